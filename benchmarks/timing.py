@@ -1,0 +1,46 @@
+"""Side-by-side timing of a Lightning training epoch and a plain PyTorch loop over the same work."""
+
+import statistics
+import time
+from collections.abc import Callable
+
+import lightning.pytorch as pl
+
+
+class StepTimer(pl.Callback):
+    """Wall time from the start of batch ``warmup`` to the end of the training epoch."""
+
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+        self.started = 0.0
+        self.seconds = 0.0
+        self.timed_steps = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx >= self.warmup:
+            self.timed_steps = batch_idx - self.warmup + 1
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds = time.perf_counter() - self.started
+
+
+def compare(lightning_run: Callable[[], tuple[float, int]], plain_run: Callable[[], tuple[float, int]],
+            rounds: int) -> dict:
+    """Alternates the two runs ``rounds`` times; returns medians of steps per second and their ratio."""
+    lightning_rates, plain_rates = [], []
+    for _ in range(rounds):
+        seconds, steps = plain_run()
+        plain_rates.append(steps / seconds)
+        seconds, steps = lightning_run()
+        lightning_rates.append(steps / seconds)
+    ratios = [lit / plain for lit, plain in zip(lightning_rates, plain_rates)]
+    return {
+        "plain_steps_per_s": statistics.median(plain_rates),
+        "lightning_steps_per_s": statistics.median(lightning_rates),
+        "ratio_median": statistics.median(ratios),
+        "ratios": ratios,
+    }

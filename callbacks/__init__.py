@@ -1,0 +1,1 @@
+"""Callbacks: prediction writers and other training-loop extras."""

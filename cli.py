@@ -1,0 +1,89 @@
+"""Command line for every task: ``python cli.py {fit,validate,test,predict,lr_find} --config ...``."""
+
+import sys
+from pathlib import Path
+
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.utilities import rank_zero_info
+
+from modules.errors import UserInputError
+
+# Facts the model needs from its data; each is linked only where both classes have it.
+DATA_FACTS = ("num_classes", "in_channels", "vocab_size")
+
+
+class Lesson7Trainer(Trainer):
+    """Lightning's Trainer plus ``lr_find``, the lesson's ``learn.lr_find(); learn.recorder.plot()``."""
+
+    def lr_find(
+        self,
+        model: LightningModule,
+        datamodule: LightningDataModule | None = None,
+        min_lr: float = 1e-6,
+        max_lr: float = 1.0,
+        num_training: int = 100,
+        plot_file: str = "lr_find.png",
+    ) -> float | None:
+        """Sweeps the learning rate over a few batches, saves loss against rate with the suggestion.
+
+        Args:
+            model: the module to probe; its weights are restored afterwards.
+            datamodule: the data to probe with.
+            min_lr: rate of the first batch.
+            max_lr: rate of the last batch.
+            num_training: batches in the sweep.
+            plot_file: PNG to write the plot to.
+        """
+        finder = Tuner(self).lr_find(
+            model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=num_training,
+            update_attr=False,
+        )
+        suggestion = finder.suggestion()
+        figure = finder.plot(suggest=True)
+        figure.axes[0].set_title(f"suggested learning rate: {suggestion:.2e}" if suggestion else "no suggestion")
+        Path(plot_file).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(plot_file, dpi=100)
+        rank_zero_info(f"lr_find: suggested learning rate {suggestion}; plot saved to {plot_file}")
+        return suggestion
+
+
+class Lesson7CLI(LightningCLI):
+    """LightningCLI with a checkpoint callback, data-to-model links and the ``lr_find`` subcommand."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), "lr_find": {"model", "datamodule"}}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.filename": "best-{epoch}"})
+        for fact in DATA_FACTS:
+            parser.link_arguments(f"data.{fact}", f"model.init_args.{fact}", apply_on="instantiate")
+
+
+def cli_main(args: list[str] | None = None) -> Lesson7CLI:
+    """Runs the CLI; problems with the user's data or options end in one paragraph, exit code 2."""
+    try:
+        return Lesson7CLI(
+            LightningModule,
+            LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            trainer_class=Lesson7Trainer,
+            trainer_defaults={
+                "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                           "init_args": {"save_dir": "lightning_logs", "name": ""}},
+            },
+            args=args,
+            save_config_kwargs={"overwrite": True},
+        )
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli_main()

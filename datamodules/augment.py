@@ -1,0 +1,27 @@
+"""Augmentations applied to whole batches of tensors, on whatever device the batch is on."""
+
+import torch
+import torch.nn.functional as F
+
+
+def random_pad_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Reflect-pads each image by ``padding`` and crops it back to its size at a random offset.
+
+    The lesson's ``rand_pad(3, 28)`` for MNIST, done for a whole batch with one gather instead of
+    one crop per image.
+
+    Args:
+        images: (B, C, H, W) floating-point batch.
+        padding: pixels added on every side; offsets are drawn from [0, 2 * padding].
+        generator: optional random generator on the images' device, for reproducible crops.
+    """
+    if padding == 0:
+        return images
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding), mode="reflect")  # (B, C, H+2p, W+2p)
+    shift = torch.randint(0, 2 * padding + 1, (2, batch), device=images.device, generator=generator)
+    rows = shift[0, :, None] + torch.arange(height, device=images.device)  # (B, H)
+    cols = shift[1, :, None] + torch.arange(width, device=images.device)  # (B, W)
+    batch_index = torch.arange(batch, device=images.device)[:, None, None]  # (B, 1, 1)
+    crops = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return crops.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)

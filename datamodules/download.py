@@ -1,0 +1,47 @@
+"""Checksum-verified downloads written atomically, for users who have a network."""
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_verified(urls: list[str], destination: Path, md5: str, timeout: float = 30.0) -> None:
+    """Fetches the first of ``urls`` that answers, checks its MD5, then moves it into place.
+
+    The file is written to a temporary name in the destination folder and renamed only once its
+    checksum matches, so an interrupted download never leaves a file that looks complete.
+
+    Raises:
+        OSError: no URL answered with the expected bytes; the message lists each URL's failure.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for url in urls:
+        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+        try:
+            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+            actual = md5_of(Path(temporary))
+            if actual != md5:
+                failures.append(f"{url}: checksum {actual} is not the expected {md5}")
+                continue
+            os.replace(temporary, destination)
+            return
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            failures.append(f"{url}: {getattr(error, 'reason', error)}")
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+    raise OSError("; ".join(failures))

@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` architectures: forward passes only, no loss or training logic."""

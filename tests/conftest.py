@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny synthetic datasets written to temporary folders, never downloads."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from datamodules.idx import write_idx
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+# Real data for the few tests that use it: $LESSON7_SHARED, else the folder beside the checkout.
+SHARED = Path(os.environ.get("LESSON7_SHARED", REPO.parent / "shared"))
+
+
+def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 uint8 "digits": class k is a bright 6x6 square at one of ten places, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, count).astype(np.uint8)
+    images = rng.integers(0, 40, (count, 28, 28)).astype(np.uint8)
+    for image, label in zip(images, labels):
+        row, col = 3 + 12 * (label // 5), 2 + 5 * (label % 5)
+        image[row : row + 6, col : col + 6] = 255
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory) -> Path:
+    """A data_dir holding tiny MNIST-format files (gzip) in torchvision's MNIST/raw layout."""
+    root = tmp_path_factory.mktemp("mnist")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, count, seed in (("train", 512, 0), ("t10k", 128, 1)):
+        images, labels = synthetic_digits(count, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _small_and_seeded():
+    torch.manual_seed(0)
+    yield
