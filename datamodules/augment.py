@@ -4,21 +4,26 @@ import torch
 import torch.nn.functional as F
 
 
-def random_pad_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Reflect-pads each image by ``padding`` and crops it back to its size at a random offset.
+def random_pad_crop(
+    images: torch.Tensor, padding: int, mode: str = "zeros", generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Pads each image by ``padding`` and crops it back to its size at a random offset.
 
-    The lesson's ``rand_pad(3, 28)`` for MNIST, done for a whole batch with one gather instead of
-    one crop per image.
+    The lesson's ``rand_pad(padding=3, size=28, mode='zeros')`` for MNIST, done for a whole batch
+    with one gather instead of one crop per image.
 
     Args:
         images: (B, C, H, W) floating-point batch.
         padding: pixels added on every side; offsets are drawn from [0, 2 * padding].
+        mode: ``zeros`` (black border, the lesson's choice for digits) or ``reflect``.
         generator: optional random generator on the images' device, for reproducible crops.
     """
     if padding == 0:
         return images
     batch, _, height, width = images.shape
-    padded = F.pad(images, (padding, padding, padding, padding), mode="reflect")  # (B, C, H+2p, W+2p)
+    if mode not in ("zeros", "reflect"):
+        raise ValueError(f"unknown padding mode {mode!r}; expected 'zeros' or 'reflect'")
+    padded = F.pad(images, (padding,) * 4, mode="constant" if mode == "zeros" else "reflect")  # (B, C, H+2p, W+2p)
     shift = torch.randint(0, 2 * padding + 1, (2, batch), device=images.device, generator=generator)
     rows = shift[0, :, None] + torch.arange(height, device=images.device)  # (B, H)
     cols = shift[1, :, None] + torch.arange(width, device=images.device)  # (B, W)

@@ -34,7 +34,7 @@ class MNISTDataModule(pl.LightningDataModule):
         data_dir: folder holding the IDX files, either directly or in torchvision's ``MNIST/raw``.
         batch_size: training batch size.
         eval_batch_size: validation/test/predict batch size.
-        padding: random reflect-padding before the 28x28 crop (the lesson's ``rand_pad(3, 28)``);
+        padding: random zero-padding before the 28x28 crop (the lesson's ``rand_pad(3, 28)``);
             0 turns augmentation off.
         download: fetch the canonical files into ``data_dir/MNIST/raw`` when they are absent.
         mirrors: base URLs to download from, tried in order.
@@ -154,7 +154,7 @@ class MNISTDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         images = batch["image"].unsqueeze(1).float().div_(255)  # (B, 28, 28) uint8 -> (B, 1, 28, 28)
         if self.trainer is not None and self.trainer.training:
-            images = random_pad_crop(images, self.hparams.padding)
+            images = random_pad_crop(images, self.hparams.padding, mode="zeros")
         batch["image"] = (images - self.mean) / self.std
         return batch
 

@@ -104,11 +104,12 @@ def test_label_file_with_out_of_range_label(tmp_path, mnist_dir):
         datamodule.setup("fit")
 
 
-def test_random_pad_crop_takes_crops_of_the_reflect_padded_image():
-    images = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
-    crops = random_pad_crop(images, padding=2)
+@pytest.mark.parametrize("mode, torch_mode", [("zeros", "constant"), ("reflect", "reflect")])
+def test_random_pad_crop_takes_crops_of_the_padded_image(mode, torch_mode):
+    images = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
+    crops = random_pad_crop(images, padding=2, mode=mode)
     assert crops.shape == images.shape
-    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), mode="reflect")
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), mode=torch_mode)
     for crop, source in zip(crops, padded):
         windows = source.unfold(1, 6, 1).unfold(2, 6, 1)  # (1, 5, 5, 6, 6): every 6x6 window
         assert any(torch.equal(crop[0], windows[0, r, c]) for r in range(5) for c in range(5))
