@@ -64,8 +64,13 @@ class Lesson7CLI(LightningCLI):
             parser.link_arguments(f"data.{fact}", f"model.init_args.{fact}", apply_on="instantiate")
 
 
-def cli_main(args: list[str] | None = None) -> Lesson7CLI:
-    """Runs the CLI; problems with the user's data or options end in one paragraph, exit code 2."""
+def cli_main(args: list[str] | None = None, extra_callbacks: list | None = None) -> Lesson7CLI:
+    """Runs the CLI; problems with the user's data or options end in one paragraph, exit code 2.
+
+    Args:
+        args: command-line words (``sys.argv[1:]`` when None).
+        extra_callbacks: callback instances added to the trainer, for tests and benchmarks.
+    """
     try:
         return Lesson7CLI(
             LightningModule,
@@ -76,6 +81,8 @@ def cli_main(args: list[str] | None = None) -> Lesson7CLI:
             trainer_defaults={
                 "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                            "init_args": {"save_dir": "lightning_logs", "name": ""}},
+                # Instances here are added to whatever callbacks the config lists.
+                "callbacks": list(extra_callbacks or []),
             },
             args=args,
             save_config_kwargs={"overwrite": True},
