@@ -33,7 +33,9 @@ class AccuracyClock(pl.Callback):
             self.reached_after = seconds
 
     def report(self) -> str:
-        lines = [f"epoch {epoch:3d}  {seconds:7.1f} s  {self.metric} {value:.4f}" for epoch, seconds, value in self.history]
+        lines = [
+            f"epoch {epoch:3d}  {seconds:7.1f} s  {self.metric} {value:.4f}" for epoch, seconds, value in self.history
+        ]
         reached = f"{self.reached_after:.1f} s" if self.reached_after is not None else "not reached"
         lines.append(f"{self.metric} >= {self.target}: {reached}")
         return "\n".join(lines)

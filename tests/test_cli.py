@@ -50,6 +50,8 @@ class CrashAtSecondEpoch(pl.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         if trainer.current_epoch == 1:
+            # A real crash leaves the progress bar open; close it so it does not print at exit.
+            trainer.progress_bar_callback.train_progress_bar.close()
             raise RuntimeError("simulated crash")
 
 
@@ -58,7 +60,7 @@ def test_resume_from_last_checkpoint(mnist_dir, tmp_path, monkeypatch):
     common = ["--config", str(CONFIGS / "mnist_resnet.yaml"), "--data.data_dir", str(mnist_dir),
               "--model.grid_size", "0", "--trainer.max_epochs", "2"]
     with pytest.raises(RuntimeError, match="simulated crash"):
-        cli_main(["fit", *common, "--trainer.callbacks+=tests.test_cli.CrashAtSecondEpoch"])
+        cli_main(["fit", *common], extra_callbacks=[CrashAtSecondEpoch()])
     last = tmp_path / "lightning_logs" / "mnist_resnet" / "version_0" / "checkpoints" / "last.ckpt"
     cli = cli_main(["fit", *common, "--ckpt_path", str(last)])
     assert cli.trainer.current_epoch == 2
