@@ -58,8 +58,17 @@ class Lesson7CLI(LightningCLI):
         return {**LightningCLI.subcommands(), "lr_find": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Two checkpoint callbacks: the best by the task's metric, and ``last.ckpt`` rewritten after
+        # every validation. (Lightning 2.6's ``save_last`` only writes last.ckpt when a best one is
+        # saved at the same step, which would leave a stale file to resume from.) Configs give both
+        # a fixed ``dirpath`` so that ``--ckpt_path last`` finds it from a new process.
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.filename": "best-{epoch}"})
+        parser.set_defaults({"checkpoint.filename": "best-{epoch}"})
+        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.set_defaults({
+            "last_checkpoint.filename": "last", "last_checkpoint.monitor": None,
+            "last_checkpoint.save_top_k": 1, "last_checkpoint.enable_version_counter": False,
+        })
         for fact in DATA_FACTS:
             parser.link_arguments(f"data.{fact}", f"model.init_args.{fact}", apply_on="instantiate")
 

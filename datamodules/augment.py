@@ -16,7 +16,7 @@ def random_pad_crop(
         images: (B, C, H, W) floating-point batch.
         padding: pixels added on every side; offsets are drawn from [0, 2 * padding].
         mode: ``zeros`` (black border, the lesson's choice for digits) or ``reflect``.
-        generator: optional random generator on the images' device, for reproducible crops.
+        generator: optional CPU random generator for the offsets, for reproducible crops.
     """
     if padding == 0:
         return images
@@ -24,7 +24,8 @@ def random_pad_crop(
     if mode not in ("zeros", "reflect"):
         raise ValueError(f"unknown padding mode {mode!r}; expected 'zeros' or 'reflect'")
     padded = F.pad(images, (padding,) * 4, mode="constant" if mode == "zeros" else "reflect")  # (B, C, H+2p, W+2p)
-    shift = torch.randint(0, 2 * padding + 1, (2, batch), device=images.device, generator=generator)
+    # Offsets are drawn on the CPU (a handful of integers) so one generator serves any device.
+    shift = torch.randint(0, 2 * padding + 1, (2, batch), generator=generator).to(images.device)
     rows = shift[0, :, None] + torch.arange(height, device=images.device)  # (B, H)
     cols = shift[1, :, None] + torch.arange(width, device=images.device)  # (B, W)
     batch_index = torch.arange(batch, device=images.device)[:, None, None]  # (B, 1, 1)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 from datamodules.augment import random_pad_crop
 from datamodules.batched import TensorBatchDataset, keep_batch
@@ -29,6 +29,10 @@ class MNISTDataModule(pl.LightningDataModule):
     As in the lesson, the official test set doubles as the validation set (and is also served to
     ``test``). Images stay uint8 on the host; conversion, augmentation and normalisation happen
     per batch after it reaches the device.
+
+    All training randomness (shuffling and crops) comes from one generator, seeded from
+    ``seed_everything`` and saved in checkpoints, so a run resumed from ``last.ckpt`` sees exactly
+    the batches an uninterrupted run would have seen.
 
     Args:
         data_dir: folder holding the IDX files, either directly or in torchvision's ``MNIST/raw``.
@@ -63,6 +67,7 @@ class MNISTDataModule(pl.LightningDataModule):
         self.std = 0.3081
         self.train_set: TensorBatchDataset | None = None
         self.val_set: TensorBatchDataset | None = None
+        self.generator = torch.Generator()
 
     def _candidate_folders(self) -> list[Path]:
         root = Path(self.hparams.data_dir)
@@ -99,6 +104,8 @@ class MNISTDataModule(pl.LightningDataModule):
                 ) from error
 
     def setup(self, stage: str) -> None:
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        self.generator.manual_seed(torch.initial_seed() + rank)
         if self.train_set is not None:
             return
         paths = {key: self._find(stem) for key, (stem, _) in MNIST_FILES.items()}
@@ -127,8 +134,10 @@ class MNISTDataModule(pl.LightningDataModule):
         self.val_set = TensorBatchDataset(image=test_images, label=test_labels)
 
     def _loader(self, dataset: TensorBatchDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        # Under DDP, Lightning swaps the RandomSampler for a DistributedSampler (seeded, per epoch).
+        sampler = RandomSampler(dataset, generator=self.generator) if shuffle else None
         return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=keep_batch,
+            dataset, batch_size=batch_size, sampler=sampler, collate_fn=keep_batch,
             num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0,
         )
 
@@ -154,7 +163,7 @@ class MNISTDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         images = batch["image"].unsqueeze(1).float().div_(255)  # (B, 28, 28) uint8 -> (B, 1, 28, 28)
         if self.trainer is not None and self.trainer.training:
-            images = random_pad_crop(images, self.hparams.padding, mode="zeros")
+            images = random_pad_crop(images, self.hparams.padding, mode="zeros", generator=self.generator)
         batch["image"] = (images - self.mean) / self.std
         return batch
 
@@ -163,7 +172,9 @@ class MNISTDataModule(pl.LightningDataModule):
         return (images * self.std + self.mean).clamp(0, 1)
 
     def state_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std}
+        return {"mean": self.mean, "std": self.std, "generator": self.generator.get_state()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.mean, self.std = state_dict["mean"], state_dict["std"]
+        if "generator" in state_dict:
+            self.generator.set_state(state_dict["generator"])

@@ -41,7 +41,7 @@ def test_short_fit_logs_scalars_images_and_checkpoints(mnist_dir, tmp_path, monk
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "val/loss", "val/acc", "lr-AdamW"} <= scalars
     assert "val/predicted_vs_true" in events.Tags()["images"]
-    checkpoints = {p.name for p in (run / "checkpoints").iterdir()}
+    checkpoints = {p.name for p in (tmp_path / "lightning_logs" / "mnist_resnet" / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
 
 
@@ -61,8 +61,7 @@ def test_resume_from_last_checkpoint(mnist_dir, tmp_path, monkeypatch):
               "--model.grid_size", "0", "--trainer.max_epochs", "2"]
     with pytest.raises(RuntimeError, match="simulated crash"):
         cli_main(["fit", *common], extra_callbacks=[CrashAtSecondEpoch()])
-    last = tmp_path / "lightning_logs" / "mnist_resnet" / "version_0" / "checkpoints" / "last.ckpt"
-    cli = cli_main(["fit", *common, "--ckpt_path", str(last)])
+    cli = cli_main(["fit", *common, "--ckpt_path", "last"])
     assert cli.trainer.current_epoch == 2
     assert cli.trainer.global_step == 2 * 4  # 512 images / 128 per batch, twice
 
