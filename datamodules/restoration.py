@@ -1,0 +1,205 @@
+"""Pairs of (damaged, original) photos for image restoration and super-resolution."""
+
+import random
+import warnings
+from pathlib import Path
+
+import albumentations as A
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.crappify import Degradation, crappify_folder
+from datamodules.image_files import list_images, load_image
+from datamodules.imagenet import denormalize, normalize_uint8
+from modules.errors import UserInputError
+
+
+def _resize_short_side(image: np.ndarray, short_side: int, resample) -> np.ndarray:
+    height, width = image.shape[:2]
+    scale = short_side / min(height, width)
+    size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, resample))
+
+
+class PairDataset(Dataset):
+    """In-memory (input, target) uint8 pairs of equal size, transformed together."""
+
+    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], names: list[str], transform: A.Compose):
+        self.pairs = pairs
+        self.names = names
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        damaged, original = self.pairs[index]
+        out = self.transform(image=damaged, target=original)
+        return {"input": torch.from_numpy(np.array(out["image"])), "target": torch.from_numpy(np.array(out["target"]))}
+
+
+class RestorationDataModule(pl.LightningDataModule):
+    """Photos and their damaged copies: the lesson's crappified pets, or super-resolution inputs.
+
+    ``prepare_data`` damages every photo once into ``cache_dir`` (see ``datamodules.crappify``);
+    ``setup`` loads the pairs into memory at the working size: the original with its short side
+    resized to ``image_size``, the damaged copy upsampled (bilinear) to exactly the same size.
+    Training crops, flips and slightly rotates/zooms input and target together.
+
+    An unreadable photo is reported by name in a warning and left out; the rest go on. A folder
+    with no readable photo is an error.
+
+    Args:
+        data_dir: folder of good photos (never modified).
+        cache_dir: where damaged copies are written; a sub-folder per degradation setting.
+        image_size: side of the square crops the model sees (the lesson: 128, then 256).
+        batch_size: training batch size.
+        eval_batch_size: validation/predict batch size.
+        val_fraction: share of photos held out for validation, chosen by ``split_seed``.
+        split_seed: seed of the train/validation split and of the damage drawn per photo.
+        short_side: damaged image's short side (96 in the lesson).
+        quality_min: lowest JPEG quality of the damage.
+        quality_max: highest JPEG quality of the damage (equal to ``quality_min`` for a fixed one).
+        draw_quality: write the JPEG quality on the image (crappify); off for super-resolution.
+        augment: random crop, flip, rotation and zoom for training (centre crop otherwise).
+        crappify_workers: processes that build the cache.
+        num_workers: DataLoader workers.
+        predict_dir: folder of damaged images to restore with ``predict``.
+    """
+
+    in_channels = 3
+
+    def __init__(
+        self,
+        data_dir: str = "data/photos",
+        cache_dir: str = "data/cache",
+        image_size: int = 128,
+        batch_size: int = 16,
+        eval_batch_size: int = 32,
+        val_fraction: float = 0.1,
+        split_seed: int = 42,
+        short_side: int = 96,
+        quality_min: int = 10,
+        quality_max: int = 70,
+        draw_quality: bool = True,
+        augment: bool = True,
+        crappify_workers: int = 2,
+        num_workers: int = 0,
+        predict_dir: str | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if not 0 < val_fraction < 1:
+            raise UserInputError(f"--data.val_fraction must be between 0 and 1, not {val_fraction}.")
+        if not 1 <= quality_min <= quality_max <= 95:
+            raise UserInputError(
+                f"--data.quality_min/--data.quality_max must satisfy 1 <= min <= max <= 95, "
+                f"not {quality_min}/{quality_max}."
+            )
+        self.degradation = Degradation(short_side, quality_min, quality_max, draw_quality)
+        self.train_set: PairDataset | None = None
+        self.val_set: PairDataset | None = None
+        self.skipped: list[str] = []
+
+    @property
+    def damaged_dir(self) -> Path:
+        return Path(self.hparams.cache_dir) / f"{self.degradation.tag()}-seed{self.hparams.split_seed}"
+
+    def prepare_data(self) -> None:
+        photos = list_images(self.hparams.data_dir, "--data.data_dir")
+        problems = crappify_folder(
+            photos, self.damaged_dir, self.hparams.split_seed, self.degradation, self.hparams.crappify_workers
+        )
+        if problems:
+            warnings.warn(
+                f"{len(problems)} photo(s) could not be read and are left out: " + "; ".join(problems),
+                stacklevel=2,
+            )
+
+    def setup(self, stage: str) -> None:
+        if self.train_set is not None or stage == "predict":
+            return
+        photos = list_images(self.hparams.data_dir, "--data.data_dir")
+        usable = [p for p in photos if (self.damaged_dir / f"{p.stem}.jpg").exists()]
+        self.skipped = [str(p) for p in photos if p not in usable]
+        if not usable:
+            raise UserInputError(
+                f"None of the {len(photos)} images in {self.hparams.data_dir} could be read "
+                f"(nothing in {self.damaged_dir})."
+            )
+        order = sorted(usable, key=lambda p: p.name)
+        random.Random(self.hparams.split_seed).shuffle(order)
+        val_count = max(1, round(len(order) * self.hparams.val_fraction))
+        val_files, train_files = order[:val_count], order[val_count:]
+        size = self.hparams.image_size
+        train_transform = A.Compose(
+            [
+                A.Affine(scale=(1.0, 1.25), rotate=(-10, 10), p=0.75),
+                A.RandomCrop(size, size),
+                A.HorizontalFlip(),
+            ] if self.hparams.augment else [A.CenterCrop(size, size)],
+            additional_targets={"target": "image"},
+        )
+        val_transform = A.Compose([A.CenterCrop(size, size)], additional_targets={"target": "image"})
+        self.train_set = PairDataset(self._load_pairs(train_files), [p.name for p in train_files], train_transform)
+        self.val_set = PairDataset(self._load_pairs(val_files), [p.name for p in val_files], val_transform)
+
+    def _load_pairs(self, files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
+        pairs = []
+        for path in files:
+            original = _resize_short_side(load_image(path, "RGB"), self.hparams.image_size, Image.BICUBIC)
+            damaged = load_image(self.damaged_dir / f"{path.stem}.jpg", "RGB")
+            height, width = original.shape[:2]
+            damaged = np.asarray(Image.fromarray(damaged).resize((width, height), Image.BILINEAR))
+            pairs.append((damaged, original))
+        return pairs
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0, drop_last=shuffle and len(dataset) > batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.hparams.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.hparams.predict_dir is None:
+            raise UserInputError("predict needs --data.predict_dir: a folder of images to restore.")
+        files = list_images(self.hparams.predict_dir, "--data.predict_dir")
+        return DataLoader(_PredictImages(files, self.hparams.image_size), batch_size=1)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        for key in ("input", "target"):
+            if key in batch:
+                batch[key] = normalize_uint8(batch[key])  # (B, H, W, 3) uint8 -> (B, 3, H, W)
+        return batch
+
+    @staticmethod
+    def denormalize(images: torch.Tensor) -> torch.Tensor:
+        return denormalize(images)
+
+
+class _PredictImages(Dataset):
+    """Images to restore, each upsampled so its short side is the model's working size."""
+
+    def __init__(self, files: list[Path], image_size: int):
+        self.files = files
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.files[index]
+        image = _resize_short_side(load_image(path, "RGB"), self.image_size, Image.BILINEAR)
+        return {"input": torch.from_numpy(image.copy()), "path": str(path)}

@@ -1,0 +1,1 @@
+"""Losses that are networks of their own (feature/perceptual losses)."""

@@ -1,0 +1,96 @@
+"""The lesson's feature (perceptual) loss: compare images through a frozen ImageNet VGG."""
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modules.nets.encoders import build_encoder
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Channel-by-channel correlations of a feature map, the texture statistic of style transfer.
+
+    (B, C, H, W) -> (B, C, C), scaled by 1 / (C * H * W) so layers of any size weigh alike.
+    """
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)  # (B, C, HW)
+    return flat @ flat.transpose(1, 2) / (channels * height * width)  # (B, C, C)
+
+
+class FeatureLoss(nn.Module):
+    """Pixel L1 plus L1 distances between VGG activations and between their Gram matrices.
+
+    ``loss = L1(x, y) + sum_i w_i * L1(f_i(x), f_i(y)) + sum_i w_i**2 * gram_scale * L1(G(f_i(x)), G(f_i(y)))``
+    where ``f_i`` are the activations just before the last three max-pools of VGG16 (the lesson:
+    weights 5, 15, 2; gram scale 5e3). Inputs are ImageNet-normalised images, as VGG expects.
+
+    The extractor is frozen: it never trains (``train()`` leaves it in eval mode), takes no
+    gradient for its weights, and is left out of this module's ``state_dict`` (it is rebuilt from
+    its source instead of being stored in every checkpoint).
+
+    Args:
+        arch: ``vgg16`` or ``vgg16_bn`` (torchvision).
+        weights: ``imagenet`` (torchvision weights, downloaded), a local state-dict path, or none.
+        layer_weights: weight of each compared layer, deepest last.
+        gram_scale: extra factor on the Gram terms.
+    """
+
+    def __init__(
+        self,
+        arch: str = "vgg16",
+        weights: str | None = "imagenet",
+        layer_weights: Sequence[float] = (5.0, 15.0, 2.0),
+        gram_scale: float = 5e3,
+    ):
+        super().__init__()
+        body = build_encoder(arch, weights)
+        pools = [index for index, layer in enumerate(body) if isinstance(layer, nn.MaxPool2d)]
+        if len(pools) < len(layer_weights):
+            raise ValueError(f"{arch} has {len(pools)} max-pools; cannot compare {len(layer_weights)} layers")
+        # The activation feeding each of the last max-pools; nothing after the deepest is needed.
+        self.tap_indices = [index - 1 for index in pools[-len(layer_weights):]]
+        self.extractor = body[: self.tap_indices[-1] + 1].eval().requires_grad_(False)
+        self.layer_weights = tuple(float(w) for w in layer_weights)
+        self.gram_scale = gram_scale
+        self._register_state_dict_hook(_drop_extractor_from_state_dict)
+        self.register_load_state_dict_post_hook(_forgive_missing_extractor)
+
+    def train(self, mode: bool = True) -> "FeatureLoss":
+        super().train(mode)
+        self.extractor.eval()  # batch norm statistics (vgg16_bn) stay ImageNet's
+        return self
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Activations at the tapped layers, shallowest first."""
+        taps, out = [], images
+        for index, layer in enumerate(self.extractor):
+            out = layer(out)
+            if index in self.tap_indices:
+                taps.append(out)
+        return taps
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Returns ``loss`` (the total) and each term: ``pixel``, ``feat_<i>``, ``gram_<i>``."""
+        with torch.no_grad():
+            target_features = self.features(target)
+        prediction_features = self.features(prediction)
+        terms = {"pixel": F.l1_loss(prediction, target)}
+        for i, (weight, mine, theirs) in enumerate(
+            zip(self.layer_weights, prediction_features, target_features, strict=True)
+        ):
+            terms[f"feat_{i}"] = weight * F.l1_loss(mine, theirs)
+            terms[f"gram_{i}"] = weight**2 * self.gram_scale * F.l1_loss(gram_matrix(mine), gram_matrix(theirs))
+        terms["loss"] = sum(terms.values())
+        return terms
+
+
+def _drop_extractor_from_state_dict(module, state_dict, prefix, local_metadata):
+    for key in [k for k in state_dict if k.startswith(prefix + "extractor.")]:
+        del state_dict[key]
+
+
+def _forgive_missing_extractor(module, incompatible_keys):
+    missing = incompatible_keys.missing_keys
+    missing[:] = [key for key in missing if ".extractor." not in f".{key}" and not key.startswith("extractor.")]

@@ -1,0 +1,101 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datamodules.crappify import Degradation, crappify_folder, degrade
+from datamodules.restoration import RestorationDataModule
+from modules.errors import UserInputError
+
+
+def _digest(folder):
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Twelve small synthetic "photos" of different sizes and modes (RGB, palette, RGBA, grey)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(12):
+        height, width = 150 + 7 * index, 200 - 3 * index
+        gradient = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+        pixels = (gradient + rng.normal(0, 20, (height, width, 3))).clip(0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels)
+        mode = ["RGB", "P", "RGBA", "L"][index % 4]
+        image = image.convert(mode) if mode != "P" else image.quantize(64)
+        image.save(folder / f"photo_{index:02d}.png")
+    return folder
+
+
+def test_crappify_is_deterministic_and_never_touches_sources(photos, tmp_path):
+    before = _digest(photos)
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert crappify_folder(sorted(photos.iterdir()), first, seed=3, degradation=Degradation(), workers=2) == []
+    assert crappify_folder(sorted(photos.iterdir())[::-1], second, seed=3, degradation=Degradation(), workers=1) == []
+    assert _digest(first) == _digest(second)
+    assert _digest(photos) == before
+    with Image.open(first / "photo_00.jpg") as small:
+        assert min(small.size) == 96 and small.mode == "RGB"
+
+
+def test_crappify_depends_on_the_seed():
+    photo = Image.fromarray(np.full((120, 160, 3), 90, np.uint8))
+    qualities = {degrade(photo, "x.png", seed, Degradation())[1] for seed in range(20)}
+    assert len(qualities) > 5 and all(10 <= q <= 70 for q in qualities)
+
+
+def test_crappify_skips_done_files_and_reports_unreadable_ones(photos, tmp_path):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    cache = tmp_path / "cache"
+    problems = crappify_folder(sorted(photos.iterdir()), cache, seed=0, degradation=Degradation(), workers=1)
+    assert len(problems) == 1 and "broken.jpg" in problems[0]
+    stamp = (cache / "photo_03.jpg").stat().st_mtime_ns
+    crappify_folder(sorted(photos.iterdir()), cache, seed=0, degradation=Degradation(), workers=1)
+    assert (cache / "photo_03.jpg").stat().st_mtime_ns == stamp
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_datamodule_pairs_split_and_unreadable_photo(photos, tmp_path):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    datamodule = RestorationDataModule(
+        data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=64, batch_size=4, val_fraction=0.25,
+        crappify_workers=1,
+    )
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert datamodule.skipped == [str(photos / "broken.jpg")]
+    assert len(datamodule.train_set) == 9 and len(datamodule.val_set) == 3
+    assert not set(datamodule.train_set.names) & set(datamodule.val_set.names)
+    batch = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
+    assert batch["input"].shape == batch["target"].shape == (4, 3, 64, 64)
+    # Input and target are cropped and flipped together: the damaged copy follows the original.
+    inputs, targets = datamodule.denormalize(batch["input"]), datamodule.denormalize(batch["target"])
+    correlation = torch.corrcoef(torch.stack([inputs.flatten(), targets.flatten()]))[0, 1]
+    assert correlation > 0.8
+
+
+def test_split_is_seeded(photos, tmp_path):
+    def names(seed):
+        datamodule = RestorationDataModule(
+            data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=64, split_seed=seed, crappify_workers=1
+        )
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        return datamodule.val_set.names
+
+    assert names(1) == names(1) != names(2)
+
+
+def test_empty_folder_and_bad_options(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="holds no images"):
+        RestorationDataModule(data_dir=str(tmp_path / "empty"), cache_dir=str(tmp_path / "c")).prepare_data()
+    with pytest.raises(UserInputError, match="val_fraction"):
+        RestorationDataModule(val_fraction=1.5)
+    with pytest.raises(UserInputError, match="quality_min"):
+        RestorationDataModule(quality_min=80, quality_max=20)
