@@ -32,6 +32,9 @@ def conv_layer(
     stride: int = 1,
     norm: NormType = "batch",
     activation: Activation = "relu",
+    padding: int | None = None,
+    bias: bool | None = None,
+    transpose: bool = False,
 ) -> nn.Sequential:
     """Conv -> activation -> norm, with "same" padding and Kaiming initialisation.
 
@@ -44,11 +47,17 @@ def conv_layer(
             zero, so a residual branch starts as the identity), ``weight`` or ``spectral`` (a
             reparametrisation of the conv weight), or ``none``.
         activation: ``relu``, ``leaky_relu`` (slope 0.2, the critic's) or ``none``.
+        padding: pixels of zero padding; by default ``(kernel_size - 1) // 2``, which keeps the
+            size at stride 1 and halves it at stride 2 (also for the GANs' 4x4 kernels).
+        bias: whether the conv has a bias; by default only when no batch norm follows.
+        transpose: a transposed conv (upsampling by ``stride``), as in the DCGAN generator.
     """
     uses_batch_norm = norm in ("batch", "batch_zero")
-    conv = nn.Conv2d(
-        in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
-        bias=not uses_batch_norm,
+    conv_class = nn.ConvTranspose2d if transpose else nn.Conv2d
+    conv = conv_class(
+        in_channels, out_channels, kernel_size, stride=stride,
+        padding=(kernel_size - 1) // 2 if padding is None else padding,
+        bias=not uses_batch_norm if bias is None else bias,
     )
     nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
     nn.init.kaiming_normal_(conv.weight, a=0.2 if activation == "leaky_relu" else 0.0,

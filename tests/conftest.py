@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from datamodules.idx import write_idx
 
@@ -37,6 +38,23 @@ def mnist_dir(tmp_path_factory) -> Path:
         write_idx(raw / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", labels)
     return root
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Twelve small synthetic "photos" of different sizes and modes (RGB, palette, RGBA, grey)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(12):
+        height, width = 150 + 7 * index, 200 - 3 * index
+        gradient = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+        pixels = (gradient + rng.normal(0, 20, (height, width, 3))).clip(0, 255).astype(np.uint8)
+        image = Image.fromarray(pixels)
+        mode = ["RGB", "P", "RGBA", "L"][index % 4]
+        image = image.convert(mode) if mode != "P" else image.quantize(64)
+        image.save(folder / f"photo_{index:02d}.png")
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -14,23 +14,6 @@ def _digest(folder):
     return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-@pytest.fixture
-def photos(tmp_path):
-    """Twelve small synthetic "photos" of different sizes and modes (RGB, palette, RGBA, grey)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(12):
-        height, width = 150 + 7 * index, 200 - 3 * index
-        gradient = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
-        pixels = (gradient + rng.normal(0, 20, (height, width, 3))).clip(0, 255).astype(np.uint8)
-        image = Image.fromarray(pixels)
-        mode = ["RGB", "P", "RGBA", "L"][index % 4]
-        image = image.convert(mode) if mode != "P" else image.quantize(64)
-        image.save(folder / f"photo_{index:02d}.png")
-    return folder
-
-
 def test_crappify_is_deterministic_and_never_touches_sources(photos, tmp_path):
     before = _digest(photos)
     first, second = tmp_path / "a", tmp_path / "b"
