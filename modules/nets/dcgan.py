@@ -14,7 +14,9 @@ def _check_size(image_size: int) -> int:
     return int(steps)
 
 
-def dcgan_generator(image_size: int = 64, out_channels: int = 3, noise_dim: int = 100, features: int = 64) -> nn.Sequential:
+def dcgan_generator(
+    image_size: int = 64, out_channels: int = 3, noise_dim: int = 100, features: int = 64
+) -> nn.Sequential:
     """Noise (B, noise_dim, 1, 1) -> image (B, out_channels, S, S) in [-1, 1].
 
     A 4x4 transposed conv makes a 4x4 map with ``features * S / 8`` channels; each stride-2
