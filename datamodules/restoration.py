@@ -17,11 +17,23 @@ from datamodules.imagenet import denormalize, normalize_uint8
 from modules.errors import UserInputError
 
 
-def _resize_short_side(image: np.ndarray, short_side: int, resample) -> np.ndarray:
+def resize_short_side(image: np.ndarray, short_side: int, resample) -> np.ndarray:
     height, width = image.shape[:2]
     scale = short_side / min(height, width)
     size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
     return np.asarray(Image.fromarray(image).resize(size, resample))
+
+
+def split_by_seed(files: list[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+    """(train, validation): a seeded shuffle of the files sorted by name, the first share held out.
+
+    Depends only on the names, so every datamodule that splits the same photos with the same seed
+    holds out the same ones (the critic is validated on photos the generator never trained on).
+    """
+    order = sorted(files, key=lambda p: p.name)
+    random.Random(seed).shuffle(order)
+    val_count = max(1, round(len(order) * val_fraction))
+    return order[val_count:], order[:val_count]
 
 
 class PairDataset(Dataset):
@@ -109,6 +121,8 @@ class RestorationDataModule(pl.LightningDataModule):
         return Path(self.hparams.cache_dir) / f"{self.degradation.tag()}-seed{self.hparams.split_seed}"
 
     def prepare_data(self) -> None:
+        if self.trainer is not None and self.trainer.state.fn == "predict":
+            return  # predicting reads only --data.predict_dir
         photos = list_images(self.hparams.data_dir, "--data.data_dir")
         problems = crappify_folder(
             photos, self.damaged_dir, self.hparams.split_seed, self.degradation, self.hparams.crappify_workers
@@ -130,10 +144,7 @@ class RestorationDataModule(pl.LightningDataModule):
                 f"None of the {len(photos)} images in {self.hparams.data_dir} could be read "
                 f"(nothing in {self.damaged_dir})."
             )
-        order = sorted(usable, key=lambda p: p.name)
-        random.Random(self.hparams.split_seed).shuffle(order)
-        val_count = max(1, round(len(order) * self.hparams.val_fraction))
-        val_files, train_files = order[:val_count], order[val_count:]
+        train_files, val_files = split_by_seed(usable, self.hparams.val_fraction, self.hparams.split_seed)
         size = self.hparams.image_size
         train_transform = A.Compose(
             [
@@ -150,7 +161,7 @@ class RestorationDataModule(pl.LightningDataModule):
     def _load_pairs(self, files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
         pairs = []
         for path in files:
-            original = _resize_short_side(load_image(path, "RGB"), self.hparams.image_size, Image.BICUBIC)
+            original = resize_short_side(load_image(path, "RGB"), self.hparams.image_size, Image.BICUBIC)
             damaged = load_image(self.damaged_dir / f"{path.stem}.jpg", "RGB")
             height, width = original.shape[:2]
             damaged = np.asarray(Image.fromarray(damaged).resize((width, height), Image.BILINEAR))
@@ -201,5 +212,5 @@ class _PredictImages(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         path = self.files[index]
-        image = _resize_short_side(load_image(path, "RGB"), self.image_size, Image.BILINEAR)
+        image = resize_short_side(load_image(path, "RGB"), self.image_size, Image.BILINEAR)
         return {"input": torch.from_numpy(image.copy()), "path": str(path)}

@@ -1,0 +1,160 @@
+"""Restoration generator, critic and GAN: networks, steps, checkpoints, configs through the CLI."""
+
+import shutil
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from cli import cli_main
+from modules.critic import CriticModule, patch_bce
+from modules.errors import UserInputError
+from modules.gan import GANModule
+from modules.nets.critic import gan_critic
+from modules.restoration import RestorationModule
+from modules.switchers import FixedSwitcher
+from tests.conftest import CONFIGS
+
+SMALL = dict(encoder="mobilenet_v2", encoder_cut=-1)
+
+
+def test_critic_scores_patches_and_every_parameter_learns():
+    critic = gan_critic(features=8)
+    logits = critic(torch.randn(2, 3, 128, 128))
+    assert logits.shape == (2, 25)
+    patch_bce(logits, torch.tensor([1.0, 0.0])).backward()
+    assert all(p.grad is not None for p in critic.parameters())
+
+
+def test_generator_output_shape_and_range():
+    model = RestorationModule(**SMALL, grid_size=0)
+    out = model(torch.randn(2, 3, 72, 88))
+    assert out.shape == (2, 3, 72, 88)
+    assert out.min() >= -3 and out.max() <= 3
+
+
+def test_generator_overfits_one_pair():
+    model = RestorationModule(**SMALL, self_attention=False, grid_size=0)
+    damaged = torch.randn(2, 3, 32, 32)
+    target = damaged.clamp(-2, 2)  # learn the identity: the last cross carries the input through
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    start = model.losses(model(damaged), target)["loss"].item()
+    for _ in range(40):
+        loss = model.losses(model(damaged), target)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.3 * start
+
+
+def _gan_step_harness(model: GANModule):
+    optimizers = [torch.optim.Adam(model.critic.parameters(), lr=1e-3), torch.optim.Adam(model.generator.parameters(), lr=1e-3)]
+    model.optimizers = lambda: optimizers
+    model.manual_backward = lambda loss: loss.backward()
+    model.log = lambda *args, **kwargs: None
+    model.log_dict = lambda *args, **kwargs: None
+
+
+def test_gan_steps_change_only_the_network_whose_turn_it_is():
+    model = GANModule(**SMALL, critic_features=8, switcher=FixedSwitcher(1), grid_size=0)
+    _gan_step_harness(model)
+    batch = {"input": torch.randn(2, 3, 64, 64), "target": torch.randn(2, 3, 64, 64)}
+    generator_before = {k: v.detach().clone() for k, v in model.generator.named_parameters()}
+    critic_before = {k: v.detach().clone() for k, v in model.critic.named_parameters()}
+
+    out = model.training_step(batch, 0)  # critic turn
+    assert torch.isfinite(out["loss"])
+    assert any(not torch.equal(critic_before[k], v) for k, v in model.critic.named_parameters())
+    assert all(torch.equal(generator_before[k], v) for k, v in model.generator.named_parameters())
+
+    critic_before = {k: v.detach().clone() for k, v in model.critic.named_parameters()}
+    out = model.training_step(batch, 1)  # generator turn
+    assert torch.isfinite(out["loss"])
+    assert any(not torch.equal(generator_before[k], v) for k, v in model.generator.named_parameters())
+    assert all(torch.equal(critic_before[k], v) for k, v in model.critic.named_parameters())
+
+
+def test_gan_loads_pretrained_parts_and_round_trips(tmp_path):
+    generator = RestorationModule(**SMALL, grid_size=0)
+    critic = CriticModule(features=8)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False)
+    for name, module in (("generator", generator), ("critic", critic)):
+        trainer.strategy.connect(module)
+        trainer.save_checkpoint(tmp_path / f"{name}.ckpt")
+    gan = GANModule(str(tmp_path / "generator.ckpt"), str(tmp_path / "critic.ckpt"), **SMALL, critic_features=8)
+    gan.setup("fit")
+    images = torch.randn(1, 3, 64, 64)
+    generator.eval(), gan.eval()
+    # Same weights; only the memory layout (channels-last in RestorationModule) differs.
+    assert torch.allclose(gan(images), generator(images), atol=1e-5)
+
+    trainer.strategy.connect(gan)
+    trainer.save_checkpoint(tmp_path / "gan.ckpt")
+    (tmp_path / "generator.ckpt").unlink()  # the GAN checkpoint stands on its own
+    restored = GANModule.load_from_checkpoint(tmp_path / "gan.ckpt").eval()
+    assert torch.equal(restored(images), gan(images))
+
+
+def test_gan_rejects_missing_or_mismatched_checkpoint(tmp_path):
+    with pytest.raises(UserInputError, match="generator_checkpoint: checkpoint .*nope.ckpt does not exist"):
+        GANModule(str(tmp_path / "nope.ckpt"), **SMALL, critic_features=8).setup("fit")
+    critic = CriticModule(features=16)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(critic)
+    trainer.save_checkpoint(tmp_path / "critic.ckpt")
+    with pytest.raises(UserInputError, match="critic_checkpoint: the 'critic' weights in .*critic.ckpt do not fit"):
+        GANModule(None, str(tmp_path / "critic.ckpt"), **SMALL, critic_features=8).setup("fit")
+
+
+@pytest.fixture
+def generated(photos, tmp_path):
+    """Stand-in generator outputs: the photos themselves, blurred by a down-and-up resize."""
+    from PIL import Image
+
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    for path in photos.iterdir():
+        with Image.open(path) as image:
+            small = image.convert("RGB").resize((image.width // 4, image.height // 4))
+            small.resize(image.size).save(folder / f"{path.stem}.png")
+    return folder
+
+
+RESTORE_DATA = ["--data.image_size", "64", "--data.batch_size", "4", "--data.eval_batch_size", "4",
+                "--data.crappify_workers", "1"]
+TINY = ["--model.encoder_cut", "-1", "--trainer.fast_dev_run", "2"]
+
+
+def test_restore_generator_config(photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(["fit", "--config", str(CONFIGS / "restore_generator.yaml"), "--data.data_dir", str(photos),
+                    "--data.cache_dir", "cache", *RESTORE_DATA, *TINY])
+    assert cli.trainer.state.finished
+    assert list((tmp_path / "cache").iterdir())  # the crappified cache was written
+
+
+def test_restore_generator_predict_writes_images_not_over_inputs(photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    inputs = tmp_path / "inputs"
+    shutil.copytree(photos, inputs)
+    cli_main(["predict", "--config", str(CONFIGS / "restore_generator.yaml"), "--data.predict_dir", str(inputs),
+              "--data.image_size", "64"])
+    written = sorted(p.name for p in (tmp_path / "predictions" / "restore_generator").iterdir())
+    assert written == sorted(f"{p.stem}.png" for p in photos.iterdir())
+    assert sorted(p.name for p in inputs.iterdir()) == sorted(p.name for p in photos.iterdir())
+
+
+def test_restore_critic_config(photos, generated, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(["fit", "--config", str(CONFIGS / "restore_critic.yaml"), "--data.real_dir", str(photos),
+                    "--data.generated_dir", str(generated), "--data.image_size", "64", "--data.batch_size", "4",
+                    "--model.features", "8", "--trainer.fast_dev_run", "2"])
+    assert cli.trainer.state.finished and "val/acc" in cli.trainer.callback_metrics
+
+
+def test_restore_gan_config(photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(["fit", "--config", str(CONFIGS / "restore_gan.yaml"), "--data.data_dir", str(photos),
+                    "--data.cache_dir", "cache", *RESTORE_DATA, "--model.generator_checkpoint", "null",
+                    "--model.critic_checkpoint", "null", "--model.critic_features", "8", *TINY])
+    assert cli.trainer.state.finished
