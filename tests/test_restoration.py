@@ -48,7 +48,8 @@ def test_generator_overfits_one_pair():
 
 
 def _gan_step_harness(model: GANModule):
-    optimizers = [torch.optim.Adam(model.critic.parameters(), lr=1e-3), torch.optim.Adam(model.generator.parameters(), lr=1e-3)]
+    optimizers = [torch.optim.Adam(model.critic.parameters(), lr=1e-3),
+                  torch.optim.Adam(model.generator.parameters(), lr=1e-3)]
     model.optimizers = lambda: optimizers
     model.manual_backward = lambda loss: loss.backward()
     model.log = lambda *args, **kwargs: None
