@@ -1,36 +1,18 @@
 """The lesson's GAN fine-tuning: the pretrained U-Net generator against the pretrained critic."""
 
-from pathlib import Path
-
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
 from datamodules.imagenet import denormalize
+from modules.checkpoint_parts import load_part
 from modules.critic import patch_bce
-from modules.errors import UserInputError
 from modules.image_quality import ImageQualityMetrics
 from modules.layers import NormType
 from modules.nets.critic import gan_critic
 from modules.nets.unet import unet
 from modules.restoration import log_restoration_grid
 from modules.switchers import AdaptiveSwitcher, Switcher
-
-
-def _load_part(module: torch.nn.Module, checkpoint: str, prefix: str, option: str) -> None:
-    """Loads the ``prefix.*`` weights of a Lightning checkpoint into ``module``, strictly."""
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise UserInputError(f"{option}: checkpoint {path} does not exist.")
-    state = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
-    part = {key[len(prefix) + 1 :]: value for key, value in state.items() if key.startswith(prefix + ".")}
-    try:
-        module.load_state_dict(part)
-    except RuntimeError as error:
-        raise UserInputError(
-            f"{option}: the '{prefix}' weights in {path} do not fit this GAN's {prefix} "
-            f"(set the architecture options to those of the pretraining config): {str(error).splitlines()[0]}"
-        ) from error
 
 
 class GANModule(pl.LightningModule):
@@ -99,9 +81,9 @@ class GANModule(pl.LightningModule):
         if stage == "fit":
             generator, critic = self.hparams.generator_checkpoint, self.hparams.critic_checkpoint
             if generator:
-                _load_part(self.generator, generator, "generator", "--model.generator_checkpoint")
+                load_part(self.generator, generator, "generator", "--model.generator_checkpoint")
             if critic:
-                _load_part(self.critic, critic, "critic", "--model.critic_checkpoint")
+                load_part(self.critic, critic, "critic", "--model.critic_checkpoint")
 
     def training_step(self, batch: dict, batch_idx: int) -> dict:
         critic_optimizer, generator_optimizer = self.optimizers()

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from datamodules.imagenet import denormalize
+from modules.checkpoint_parts import load_part
 from modules.freezing import PhasedOneCycle, set_frozen
 from modules.image_quality import ImageQualityMetrics
 from modules.layers import NormType
@@ -47,6 +48,8 @@ class RestorationModule(pl.LightningModule):
         weight_decay: decoupled weight decay.
         grid_size: validation images shown as damaged | restored | original (0 for none).
         channels_last: NHWC layout for weights and activations.
+        init_checkpoint: start the generator from this run's checkpoint (e.g. the 128 px model
+            when training at 256 px); a fresh fit, not a resumed one.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class RestorationModule(pl.LightningModule):
         weight_decay: float = 1e-3,
         grid_size: int = 6,
         channels_last: bool = True,
+        init_checkpoint: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -84,6 +88,10 @@ class RestorationModule(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.generator(images.contiguous(memory_format=self.memory_format))
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.init_checkpoint:
+            load_part(self.generator, self.hparams.init_checkpoint, "generator", "--model.init_checkpoint")
 
     def on_train_epoch_start(self) -> None:
         # From the epoch counter alone, so a resumed run lands in the right phase.

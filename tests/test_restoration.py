@@ -123,7 +123,7 @@ def generated(photos, tmp_path):
 
 RESTORE_DATA = ["--data.image_size", "64", "--data.batch_size", "4", "--data.eval_batch_size", "4",
                 "--data.crappify_workers", "1"]
-TINY = ["--model.encoder_cut", "-1", "--trainer.fast_dev_run", "2"]
+TINY = ["--model.encoder_weights", "null", "--trainer.fast_dev_run", "2"]
 
 
 def test_restore_generator_config(photos, tmp_path, monkeypatch):
@@ -139,7 +139,7 @@ def test_restore_generator_predict_writes_images_not_over_inputs(photos, tmp_pat
     inputs = tmp_path / "inputs"
     shutil.copytree(photos, inputs)
     cli_main(["predict", "--config", str(CONFIGS / "restore_generator.yaml"), "--data.predict_dir", str(inputs),
-              "--data.image_size", "64"])
+              "--data.image_size", "64", "--model.encoder_weights", "null"])
     written = sorted(p.name for p in (tmp_path / "predictions" / "restore_generator").iterdir())
     assert written == sorted(f"{p.stem}.png" for p in photos.iterdir())
     assert sorted(p.name for p in inputs.iterdir()) == sorted(p.name for p in photos.iterdir())
@@ -157,5 +157,50 @@ def test_restore_gan_config(photos, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = cli_main(["fit", "--config", str(CONFIGS / "restore_gan.yaml"), "--data.data_dir", str(photos),
                     "--data.cache_dir", "cache", *RESTORE_DATA, "--model.generator_checkpoint", "null",
-                    "--model.critic_checkpoint", "null", "--model.critic_features", "8", *TINY])
+                    "--model.critic_checkpoint", "null", "--model.critic_features", "8", "--trainer.fast_dev_run", "2"])
+    assert cli.trainer.state.finished
+
+
+SUPERRES_TINY = ["--model.encoder_weights", "null", "--model.feature_weights", "null", *RESTORE_DATA]
+
+
+def test_superres_config_trains_without_touching_the_extractor(photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(CONFIGS / "superres.yaml"), "--data.data_dir", str(photos),
+            "--data.cache_dir", "cache", *SUPERRES_TINY, "--trainer.max_epochs", "1",
+            "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    cli = cli_main(args, extra_callbacks=[])
+    model = cli.model
+    assert model.feature_loss is not None
+    trained_params = {id(p) for group in cli.trainer.optimizers[0].param_groups for p in group["params"]}
+    assert not trained_params & {id(p) for p in model.feature_loss.parameters()}
+    assert not any(key.startswith("feature_loss.") for key in model.state_dict())
+    logged = set(cli.trainer.logged_metrics)
+    assert {"val/feat_0", "val/gram_2", "val/pixel", "val/psnr", "val/ssim"} <= logged
+
+
+def test_extractor_weights_are_bit_identical_after_training(photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(["fit", "--config", str(CONFIGS / "superres.yaml"), "--data.data_dir", str(photos),
+                    "--data.cache_dir", "cache", *SUPERRES_TINY, "--trainer.max_epochs", "1",
+                    "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "0"], extra_callbacks=[])
+    before = {k: v.clone() for k, v in cli.model.feature_loss.extractor.state_dict().items()}
+    generator_before = {k: v.clone() for k, v in cli.model.generator.state_dict().items()}
+    cli.trainer.fit_loop.max_epochs = 2
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    after = cli.model.feature_loss.extractor.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    # ...while the generator did train.
+    assert any(not torch.equal(v, cli.model.generator.state_dict()[k]) for k, v in generator_before.items())
+
+
+def test_superres_256_starts_from_the_128_checkpoint(photos, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = RestorationModule(**SMALL, encoder_weights=None, grid_size=0)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "small.ckpt")
+    cli = cli_main(["fit", "--config", str(CONFIGS / "superres_256.yaml"), "--data.data_dir", str(photos),
+                    "--data.cache_dir", "cache", *SUPERRES_TINY,
+                    "--model.init_checkpoint", str(tmp_path / "small.ckpt"), "--trainer.fast_dev_run", "1"])
     assert cli.trainer.state.finished
