@@ -10,21 +10,38 @@ import pytest
 
 from tests.conftest import CONFIGS, REPO
 
+PHOTO_PAIRS = ("--data.image_size", "64", "--data.batch_size", "2", "--data.eval_batch_size", "2",
+               "--data.crappify_workers", "1", "--data.cache_dir", "cache")
+
 
 @dataclass
 class TinyRun:
-    """What a config needs for a tiny run: a data fixture, the option naming it, extra options."""
+    """What a config needs for a tiny run: a data fixture, the option naming it, extra options
+    (``{data}`` in them stands for the fixture's path)."""
 
-    fixture: str
+    fixture: str | None
     option: str = "--data.data_dir"
     extra: tuple[str, ...] = ()
-    # GANs train one of two networks per step, leaving the other's parameters without gradients.
+    # GANs train one of two networks per step, and frozen encoders take no gradient for a few
+    # epochs: their parameters go without gradients in some steps, which DDP must be told.
     strategy: str = "ddp"
     validates: bool = True
 
 
 TINY_RUNS = {
     "mnist": TinyRun("mnist_dir"),
+    "human_numbers": TinyRun(None, extra=("--data.batch_size", "8")),
+    "restore_generator": TinyRun("photos", extra=(*PHOTO_PAIRS, "--model.encoder_weights", "null"),
+                                 strategy="ddp_find_unused_parameters_true"),
+    "restore_critic": TinyRun("photos", option="--data.real_dir", extra=(
+        "--data.generated_dir", "{data}", "--data.image_size", "64", "--data.batch_size", "2",
+        "--model.features", "8")),
+    "restore_gan": TinyRun("photos", extra=(
+        *PHOTO_PAIRS, "--model.generator_checkpoint", "null", "--model.critic_checkpoint", "null",
+        "--model.critic_features", "8"), strategy="ddp_find_unused_parameters_true"),
+    "superres": TinyRun("photos", extra=(
+        *PHOTO_PAIRS, "--model.encoder_weights", "null", "--model.feature_weights", "null",
+        "--model.init_checkpoint", "null"), strategy="ddp_find_unused_parameters_true"),
     "wgan": TinyRun("photos", extra=("--data.batch_size", "2", "--data.num_workers", "0"),
                     strategy="ddp_find_unused_parameters_true", validates=False),
 }
@@ -43,11 +60,13 @@ def test_every_config_has_a_tiny_run():
 @pytest.mark.parametrize("config, prefix", [p for p in _configs() if p.values[1] is not None])
 def test_two_process_ddp_fit(config, prefix, tmp_path, request):
     run = TINY_RUNS[prefix]
-    data = request.getfixturevalue(run.fixture)
+    path = str(request.getfixturevalue(run.fixture)) if run.fixture else ""
+    data = [run.option, path] if run.fixture else []
+    extra = [option.format(data=path) for option in run.extra]
     command = [
-        sys.executable, str(REPO / "cli.py"), "fit", "--config", str(config), run.option, str(data), *run.extra,
+        sys.executable, str(REPO / "cli.py"), "fit", "--config", str(config), *data, *extra,
         "--trainer.accelerator", "cpu", "--trainer.strategy", run.strategy, "--trainer.devices", "2",
-        "--trainer.max_steps", "3", "--trainer.limit_val_batches", "2", "--trainer.num_sanity_val_steps", "0",
+        "--trainer.max_steps", "3", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2", "--trainer.num_sanity_val_steps", "0",
         "--trainer.callbacks+=tests.ddp_probe.WeightDigest",
     ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
