@@ -66,7 +66,8 @@ def test_two_process_ddp_fit(config, prefix, tmp_path, request):
     command = [
         sys.executable, str(REPO / "cli.py"), "fit", "--config", str(config), *data, *extra,
         "--trainer.accelerator", "cpu", "--trainer.strategy", run.strategy, "--trainer.devices", "2",
-        "--trainer.max_steps", "3", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2", "--trainer.num_sanity_val_steps", "0",
+        "--trainer.max_steps", "3", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2",
+        "--trainer.num_sanity_val_steps", "0",
         "--trainer.callbacks+=tests.ddp_probe.WeightDigest",
     ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
