@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from modules.errors import UserInputError
 
 # Facts the model needs from its data; each is linked only where both classes have it.
-DATA_FACTS = ("num_classes", "in_channels", "vocab_size")
+DATA_FACTS = ("num_classes", "in_channels", "vocab_size", "vocab", "ignore_index")
 
 
 class Lesson7Trainer(Trainer):
