@@ -1,0 +1,132 @@
+"""Torchvision CNNs as U-Net encoders: build, load weights (ImageNet, a local file or none), cut.
+
+An encoder here is an ``nn.Sequential`` of the network's convolutional body, layer by layer, so the
+U-Net can read the output of any layer. The body is what fast.ai's ``create_body`` keeps: the
+``features`` block of networks that have one (MobileNet, VGG, EfficientNet, DenseNet), otherwise
+every child but the last two (a ResNet's average pool and fully connected layer).
+"""
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from modules.errors import UserInputError
+
+
+def _body_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The convolutional body as (state-dict prefix, layer) pairs, in order."""
+    features = getattr(model, "features", None)
+    if isinstance(features, nn.Sequential):
+        return [(f"features.{name}", layer) for name, layer in features.named_children()]
+    return list(model.named_children())[:-2]  # drop the pooling and classifier head
+
+
+def build_encoder(
+    arch: str, weights: str | None = None, cut: int | None = None, in_channels: int = 3
+) -> nn.Sequential:
+    """A torchvision classifier's convolutional body, optionally pretrained and cut short.
+
+    Args:
+        arch: a torchvision classification model name: ``resnet18``, ``resnet34``, ``resnet50``,
+            ``mobilenet_v2``, ``vgg16``, ...
+        weights: ``imagenet`` (torchvision's default weights, downloaded once), a path to a state
+            dict saved from the torchvision model (classifier keys may be absent: the file is read
+            with ``strict=False``, but every key of the kept layers must be there with its shape),
+            or None / ``none`` for random initialisation.
+        cut: keep the body's layers ``[:cut]`` (negative counts from the end). ``-1`` on
+            ``mobilenet_v2`` drops its final 1x1 expansion to 1280 channels, which makes the
+            U-Net's middle and decoder about ten times larger.
+        in_channels: image channels; a first conv for other than 3 channels is replaced (its
+            pretrained weights averaged over RGB).
+
+    Raises:
+        UserInputError: unknown architecture, a weights file that is missing, unreadable or made
+            for another network, or ImageNet weights that cannot be downloaded.
+    """
+    if arch not in torchvision.models.list_models(module=torchvision.models):
+        raise UserInputError(
+            f"--model.encoder {arch!r} is not a torchvision classification model; "
+            "try resnet18, resnet34, resnet50, mobilenet_v2 or vgg16."
+        )
+    use_imagenet = weights is not None and weights.lower() == "imagenet"
+    weights_file = None if weights is None or weights.lower() in ("none", "imagenet") else Path(weights)
+    if use_imagenet:
+        enum = torchvision.models.get_model_weights(arch).DEFAULT
+        try:
+            model = torchvision.models.get_model(arch, weights=enum)
+        except (OSError, RuntimeError) as error:  # URLError is an OSError
+            raise UserInputError(
+                f"Cannot download the ImageNet weights of {arch} ({enum}): {error}. Without internet, "
+                "pass a local state dict with --model.encoder_weights PATH, or none."
+            ) from error
+    else:
+        model = torchvision.models.get_model(arch, weights=None)
+    layers = _body_layers(model)
+    kept = layers[:cut] if cut is not None else layers
+    if not kept:
+        raise UserInputError(f"--model.encoder_cut {cut} leaves no layers of {arch} (it has {len(layers)}).")
+    if weights_file is not None:
+        _load_state_dict(model, weights_file, arch, [prefix for prefix, _ in kept])
+    encoder = nn.Sequential(*(layer for _, layer in kept))
+    if in_channels != 3:
+        _adapt_first_conv(encoder, in_channels)
+    return encoder
+
+
+def _load_state_dict(model: nn.Module, path: Path, arch: str, kept_prefixes: list[str]) -> None:
+    """Loads a state dict non-strictly, but insists that it fits and covers the kept layers."""
+    if not path.is_file():
+        raise UserInputError(f"--model.encoder_weights: file {path} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises pickle, zip and runtime errors for bad files
+        raise UserInputError(f"--model.encoder_weights: cannot read {path} as a state dict: {error}.") from error
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserInputError(f"--model.encoder_weights: {path} does not hold a state dict of tensors.")
+    expected = model.state_dict()
+    foreign = [key for key in state if key not in expected]
+    misshapen = [
+        f"{key} {tuple(state[key].shape)} (model: {tuple(expected[key].shape)})"
+        for key in state if key in expected and state[key].shape != expected[key].shape
+    ]
+    needed = [
+        key for key in expected
+        if any(key.startswith(prefix + ".") for prefix in kept_prefixes)
+        and not key.endswith("num_batches_tracked")
+    ]
+    missing = [key for key in needed if key not in state]
+    if foreign or misshapen or missing:
+        problems = []
+        if foreign:
+            problems.append(f"{len(foreign)} keys {arch} does not have (e.g. {', '.join(foreign[:3])})")
+        if misshapen:
+            problems.append(f"{len(misshapen)} keys of the wrong shape (e.g. {'; '.join(misshapen[:2])})")
+        if missing:
+            problems.append(f"{len(missing)} encoder keys missing (e.g. {', '.join(missing[:3])})")
+        raise UserInputError(
+            f"--model.encoder_weights: {path} does not fit torchvision's {arch}: {'; '.join(problems)}. "
+            "Pass a state dict saved from the same torchvision architecture (key names like "
+            f"{next(iter(needed), '?')!r}), 'imagenet', or none."
+        )
+    model.load_state_dict(state, strict=False)
+
+
+def _adapt_first_conv(encoder: nn.Sequential, in_channels: int) -> None:
+    """Swaps the first conv for one taking ``in_channels``, initialised from the mean RGB filter."""
+    for parent in encoder.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d):
+                conv = nn.Conv2d(
+                    in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
+                    child.dilation, child.groups, child.bias is not None,
+                )
+                with torch.no_grad():
+                    conv.weight.copy_(child.weight.mean(dim=1, keepdim=True).expand_as(conv.weight))
+                    if conv.bias is not None:
+                        conv.bias.copy_(child.bias)
+                setattr(parent, name, conv)
+                return
