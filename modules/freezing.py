@@ -9,6 +9,7 @@ from a checkpoint continues in the right phase with the right rates.
 
 import math
 
+import lightning.pytorch as pl
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
@@ -79,3 +80,28 @@ class PhasedOneCycle(LRScheduler):
             rates.append(self._cosine(peak / start_div, peak / end_div, fraction))
             group["betas"] = (beta1, group["betas"][1])
         return rates
+
+
+def frozen_then_unfrozen_adam(module: "pl.LightningModule", encoder: torch.nn.Module) -> dict:
+    """AdamW over (encoder, rest) parameter groups with the lesson's two one-cycle phases.
+
+    Reads ``frozen_epochs``, ``lr``, ``unfrozen_lr``, ``pct_start``, ``unfrozen_pct_start`` and
+    ``weight_decay`` from the module's hyperparameters. The frozen phase's share of the steps is
+    its share of ``max_epochs``; the module freezes the encoder for those epochs itself.
+    """
+    hp = module.hparams
+    encoder_ids = {id(p) for p in encoder.parameters()}
+    trainable = [p for p in module.parameters() if id(p) not in encoder_ids and p.requires_grad]
+    groups = [{"params": list(encoder.parameters()), "name": "encoder"}, {"params": trainable, "name": "decoder"}]
+    optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
+                                  fused=module.device.type in ("cpu", "cuda"))
+    total = max(int(module.trainer.estimated_stepping_batches), 1)
+    epochs = module.trainer.max_epochs if module.trainer.max_epochs and module.trainer.max_epochs > 0 else 1
+    frozen = min(total, round(total * min(hp.frozen_epochs, epochs) / epochs))
+    phases = []
+    if frozen:
+        phases.append((frozen, [hp.lr, hp.lr], hp.pct_start))  # the encoder's rate is unused while frozen
+    if total - frozen:
+        phases.append((total - frozen, list(hp.unfrozen_lr), hp.unfrozen_pct_start))
+    scheduler = PhasedOneCycle(optimizer, phases)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -9,7 +9,7 @@ from torchvision.utils import make_grid
 
 from datamodules.imagenet import denormalize
 from modules.checkpoint_parts import load_part
-from modules.freezing import PhasedOneCycle, set_frozen
+from modules.freezing import frozen_then_unfrozen_adam, set_frozen
 from modules.image_quality import ImageQualityMetrics
 from modules.layers import NormType
 from modules.losses.feature_loss import FeatureLoss
@@ -139,28 +139,3 @@ def log_restoration_grid(
         return
     rows = torch.stack([damaged[:count], output[:count], target[:count]], dim=1).flatten(0, 1)  # (3N, C, H, W)
     writer.add_image("val/damaged_restored_original", make_grid(rows.cpu(), nrow=3, padding=2), module.global_step)
-
-
-def frozen_then_unfrozen_adam(module: pl.LightningModule, encoder: torch.nn.Module) -> dict:
-    """AdamW over (encoder, rest) parameter groups with the lesson's two one-cycle phases.
-
-    Reads ``frozen_epochs``, ``lr``, ``unfrozen_lr``, ``pct_start``, ``unfrozen_pct_start`` and
-    ``weight_decay`` from the module's hyperparameters. The frozen phase's share of the steps is
-    its share of ``max_epochs``; the module freezes the encoder for those epochs itself.
-    """
-    hp = module.hparams
-    encoder_ids = {id(p) for p in encoder.parameters()}
-    trainable = [p for p in module.parameters() if id(p) not in encoder_ids and p.requires_grad]
-    groups = [{"params": list(encoder.parameters()), "name": "encoder"}, {"params": trainable, "name": "decoder"}]
-    optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
-                                  fused=module.device.type in ("cpu", "cuda"))
-    total = max(int(module.trainer.estimated_stepping_batches), 1)
-    epochs = module.trainer.max_epochs if module.trainer.max_epochs and module.trainer.max_epochs > 0 else 1
-    frozen = min(total, round(total * min(hp.frozen_epochs, epochs) / epochs))
-    phases = []
-    if frozen:
-        phases.append((frozen, [hp.lr, hp.lr], hp.pct_start))  # the encoder's rate is unused while frozen
-    if total - frozen:
-        phases.append((total - frozen, list(hp.unfrozen_lr), hp.unfrozen_pct_start))
-    scheduler = PhasedOneCycle(optimizer, phases)
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,6 +1,5 @@
 """Semantic segmentation with the lesson's U-Net: pixel cross-entropy, accuracy and IoU without Void."""
 
-import math
 
 import lightning.pytorch as pl
 import numpy as np
@@ -10,7 +9,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
 from datamodules.camvid import default_palette
-from modules.freezing import PhasedOneCycle, set_frozen
+from modules.freezing import frozen_then_unfrozen_adam, set_frozen
 from modules.layers import NormType
 from modules.nets.unet import unet
 from modules.tensorboard import tensorboard_of
@@ -110,25 +109,7 @@ class SegmentationModule(pl.LightningModule):
         self._log_metrics("test", self.test_confusion)
 
     def configure_optimizers(self):
-        hp = self.hparams
-        encoder_ids = {id(p) for p in self.net.encoder.parameters()}
-        groups = [
-            {"params": list(self.net.encoder.parameters()), "name": "encoder"},
-            {"params": [p for p in self.parameters() if id(p) not in encoder_ids], "name": "decoder"},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
-                                      fused=self.device.type in ("cpu", "cuda"))
-        total = max(int(self.trainer.estimated_stepping_batches), 1)  # also counts the epoch's batches
-        batches = self.trainer.num_training_batches
-        per_epoch = math.ceil(batches / self.trainer.accumulate_grad_batches) if math.isfinite(batches) else total
-        frozen = min(total, hp.frozen_epochs * per_epoch)
-        phases = []
-        if frozen:
-            phases.append((frozen, [hp.lr, hp.lr], hp.pct_start))  # the encoder's rate is unused
-        if total - frozen:
-            phases.append((total - frozen, list(hp.unfrozen_lr), hp.unfrozen_pct_start))
-        scheduler = PhasedOneCycle(optimizer, phases)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return frozen_then_unfrozen_adam(self, self.net.encoder)
 
     # -- helpers ---------------------------------------------------------------------------------
 

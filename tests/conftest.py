@@ -57,6 +57,14 @@ def photos(tmp_path):
     return folder
 
 
+@pytest.fixture
+def camvid_dir(tmp_path) -> Path:
+    """A tiny CamVid in SegNet's layout (see ``tests.test_camvid_data``)."""
+    from tests.test_camvid_data import write_segnet_camvid
+
+    return write_segnet_camvid(tmp_path / "camvid")
+
+
 @pytest.fixture(autouse=True)
 def _small_and_seeded():
     torch.manual_seed(0)

@@ -31,6 +31,10 @@ class TinyRun:
 TINY_RUNS = {
     "mnist": TinyRun("mnist_dir"),
     "human_numbers": TinyRun(None, extra=("--data.batch_size", "8")),
+    "camvid": TinyRun("camvid_dir", extra=(
+        "--model.encoder_weights", "none", "--data.crop_size", "[32, 48]", "--data.batch_size", "2",
+        "--data.eval_batch_size", "2", "--trainer.check_val_every_n_epoch", "1"),
+        strategy="ddp_find_unused_parameters_true"),
     "restore_generator": TinyRun("photos", extra=(*PHOTO_PAIRS, "--model.encoder_weights", "null"),
                                  strategy="ddp_find_unused_parameters_true"),
     "restore_critic": TinyRun("photos", option="--data.real_dir", extra=(

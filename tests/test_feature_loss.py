@@ -62,3 +62,10 @@ def test_local_weights_file_is_loaded(tmp_path):
     loaded = FeatureLoss(weights=str(path))
     for mine, theirs in zip(loaded.extractor.parameters(), source.extractor.parameters(), strict=True):
         assert torch.equal(mine, theirs)
+
+
+def test_missing_weights_file_names_the_option(tmp_path):
+    from modules.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"--model.feature_weights: file .*vgg.pth does not exist"):
+        FeatureLoss(weights=str(tmp_path / "vgg.pth"))

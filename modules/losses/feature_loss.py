@@ -45,7 +45,7 @@ class FeatureLoss(nn.Module):
         gram_scale: float = 5e3,
     ):
         super().__init__()
-        body = build_encoder(arch, weights)
+        body = build_encoder(arch, weights, option="--model.feature_weights")
         pools = [index for index, layer in enumerate(body) if isinstance(layer, nn.MaxPool2d)]
         if len(pools) < len(layer_weights):
             raise ValueError(f"{arch} has {len(pools)} max-pools; cannot compare {len(layer_weights)} layers")

@@ -24,7 +24,8 @@ def _body_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def build_encoder(
-    arch: str, weights: str | None = None, cut: int | None = None, in_channels: int = 3
+    arch: str, weights: str | None = None, cut: int | None = None, in_channels: int = 3,
+    option: str = "--model.encoder_weights",
 ) -> nn.Sequential:
     """A torchvision classifier's convolutional body, optionally pretrained and cut short.
 
@@ -40,6 +41,7 @@ def build_encoder(
             U-Net's middle and decoder about ten times larger.
         in_channels: image channels; a first conv for other than 3 channels is replaced (its
             pretrained weights averaged over RGB).
+        option: the CLI option that chose ``weights``, named in errors.
 
     Raises:
         UserInputError: unknown architecture, a weights file that is missing, unreadable or made
@@ -59,7 +61,7 @@ def build_encoder(
         except (OSError, RuntimeError) as error:  # URLError is an OSError
             raise UserInputError(
                 f"Cannot download the ImageNet weights of {arch} ({enum}): {error}. Without internet, "
-                "pass a local state dict with --model.encoder_weights PATH, or none."
+                f"pass a local state dict with {option} PATH, or none."
             ) from error
     else:
         model = torchvision.models.get_model(arch, weights=None)
@@ -68,25 +70,25 @@ def build_encoder(
     if not kept:
         raise UserInputError(f"--model.encoder_cut {cut} leaves no layers of {arch} (it has {len(layers)}).")
     if weights_file is not None:
-        _load_state_dict(model, weights_file, arch, [prefix for prefix, _ in kept])
+        _load_state_dict(model, weights_file, arch, [prefix for prefix, _ in kept], option)
     encoder = nn.Sequential(*(layer for _, layer in kept))
     if in_channels != 3:
         _adapt_first_conv(encoder, in_channels)
     return encoder
 
 
-def _load_state_dict(model: nn.Module, path: Path, arch: str, kept_prefixes: list[str]) -> None:
+def _load_state_dict(model: nn.Module, path: Path, arch: str, kept_prefixes: list[str], option: str) -> None:
     """Loads a state dict non-strictly, but insists that it fits and covers the kept layers."""
     if not path.is_file():
-        raise UserInputError(f"--model.encoder_weights: file {path} does not exist.")
+        raise UserInputError(f"{option}: file {path} does not exist.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors for bad files
-        raise UserInputError(f"--model.encoder_weights: cannot read {path} as a state dict: {error}.") from error
+        raise UserInputError(f"{option}: cannot read {path} as a state dict: {error}.") from error
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise UserInputError(f"--model.encoder_weights: {path} does not hold a state dict of tensors.")
+        raise UserInputError(f"{option}: {path} does not hold a state dict of tensors.")
     expected = model.state_dict()
     foreign = [key for key in state if key not in expected]
     misshapen = [
@@ -108,7 +110,7 @@ def _load_state_dict(model: nn.Module, path: Path, arch: str, kept_prefixes: lis
         if missing:
             problems.append(f"{len(missing)} encoder keys missing (e.g. {', '.join(missing[:3])})")
         raise UserInputError(
-            f"--model.encoder_weights: {path} does not fit torchvision's {arch}: {'; '.join(problems)}. "
+            f"{option}: {path} does not fit torchvision's {arch}: {'; '.join(problems)}. "
             "Pass a state dict saved from the same torchvision architecture (key names like "
             f"{next(iter(needed), '?')!r}), 'imagenet', or none."
         )
