@@ -1,5 +1,7 @@
 """Stop a run whose loss has become NaN or infinite, before it overwrites good checkpoints."""
 
+import math
+
 import lightning.pytorch as pl
 import torch
 
@@ -20,10 +22,9 @@ class StopOnNonFiniteLoss(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         losses = outputs if isinstance(outputs, dict) else {"loss": outputs}
-        bad = {
-            name: value.item() for name, value in losses.items()
-            if torch.is_tensor(value) and value.numel() == 1 and not torch.isfinite(value).item()
-        }
+        # One read of each scalar (no extra tensor op): this runs after every training step.
+        values = {name: value.item() for name, value in losses.items() if torch.is_tensor(value) and value.numel() == 1}
+        bad = {name: value for name, value in values.items() if not math.isfinite(value)}
         if not bad:
             return
         saved = sorted({

@@ -3,6 +3,7 @@
 import random
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import albumentations as A
 import lightning.pytorch as pl
@@ -15,6 +16,8 @@ from datamodules.crappify import Degradation, crappify_folder
 from datamodules.image_files import list_images, load_image
 from datamodules.imagenet import denormalize, normalize_uint8
 from modules.errors import UserInputError
+
+_RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
 def resize_short_side(image: np.ndarray, short_side: int, resample) -> np.ndarray:
@@ -58,7 +61,7 @@ class RestorationDataModule(pl.LightningDataModule):
 
     ``prepare_data`` damages every photo once into ``cache_dir`` (see ``datamodules.crappify``);
     ``setup`` loads the pairs into memory at the working size: the original with its short side
-    resized to ``image_size``, the damaged copy upsampled (bilinear) to exactly the same size.
+    resized to ``image_size``, the damaged copy upsampled (bilinear by default) to exactly the same size.
     Training crops, flips and slightly rotates/zooms input and target together.
 
     An unreadable photo is reported by name in a warning and left out; the rest go on. A folder
@@ -80,6 +83,8 @@ class RestorationDataModule(pl.LightningDataModule):
         crappify_workers: processes that build the cache.
         num_workers: DataLoader workers.
         predict_dir: folder of damaged images to restore with ``predict``.
+        upsample: how the damaged copy is brought back to the working size (``bicubic`` gives
+            the classic baseline that a restoration model must beat).
     """
 
     in_channels = 3
@@ -101,11 +106,14 @@ class RestorationDataModule(pl.LightningDataModule):
         crappify_workers: int = 2,
         num_workers: int = 0,
         predict_dir: str | None = None,
+        upsample: Literal["bilinear", "bicubic"] = "bilinear",
     ):
         super().__init__()
         self.save_hyperparameters()
         if not 0 < val_fraction < 1:
             raise UserInputError(f"--data.val_fraction must be between 0 and 1, not {val_fraction}.")
+        if upsample not in _RESAMPLE:
+            raise UserInputError(f"--data.upsample must be one of {sorted(_RESAMPLE)}, not {upsample!r}.")
         if not 1 <= quality_min <= quality_max <= 95:
             raise UserInputError(
                 f"--data.quality_min/--data.quality_max must satisfy 1 <= min <= max <= 95, "
@@ -164,7 +172,7 @@ class RestorationDataModule(pl.LightningDataModule):
             original = resize_short_side(load_image(path, "RGB"), self.hparams.image_size, Image.BICUBIC)
             damaged = load_image(self.damaged_dir / f"{path.stem}.jpg", "RGB")
             height, width = original.shape[:2]
-            damaged = np.asarray(Image.fromarray(damaged).resize((width, height), Image.BILINEAR))
+            damaged = np.asarray(Image.fromarray(damaged).resize((width, height), _RESAMPLE[self.hparams.upsample]))
             pairs.append((damaged, original))
         return pairs
 

@@ -48,7 +48,8 @@ class CriticModule(pl.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch["image"])
         self.log("val/loss", patch_bce(logits, batch["label"]), prog_bar=True, sync_dist=True)
-        self.val_acc(logits.mean(dim=1), batch["label"].long())
+        # Probabilities, not logits: BinaryAccuracy reads values inside [0, 1] as probabilities.
+        self.val_acc(torch.sigmoid(logits.mean(dim=1)), batch["label"].long())
         self.log("val/acc", self.val_acc, prog_bar=True)
 
     def configure_optimizers(self):

@@ -42,6 +42,7 @@ class GANModule(pl.LightningModule):
         lr: Adam rate of both networks (betas 0, 0.99).
         switcher: who trains at each step.
         grid_size: validation rows of damaged | restored | original.
+        channels_last: NHWC layout for weights and activations (as the pretrained generator had).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class GANModule(pl.LightningModule):
         lr: float = 1e-4,
         switcher: Switcher | None = None,
         grid_size: int = 6,
+        channels_last: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["switcher"])
@@ -70,12 +72,14 @@ class GANModule(pl.LightningModule):
         self.generator = unet(encoder, in_channels, None, encoder_cut, in_channels, blur=blur,
                               self_attention=self_attention, norm=norm, y_range=tuple(y_range))
         self.critic = gan_critic(in_channels, critic_features, critic_blocks, critic_dropout)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.generator.to(memory_format=self.memory_format)
         self.switcher = switcher or AdaptiveSwitcher()
         self.val_quality = ImageQualityMetrics()
         self._critic_steps = 0
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.generator(images)
+        return self.generator(images.contiguous(memory_format=self.memory_format))
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
@@ -90,7 +94,7 @@ class GANModule(pl.LightningModule):
         turn = self.switcher.next_turn()
         if turn == "critic":
             with torch.no_grad():
-                fake = self.generator(batch["input"])
+                fake = self(batch["input"])
             loss = self.critic_loss(batch["target"], fake)
             critic_optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
@@ -98,13 +102,15 @@ class GANModule(pl.LightningModule):
             self._critic_steps += 1
             self.log("train/critic_loss", loss, prog_bar=True)
         else:
-            fake = self.generator(batch["input"])
-            adversarial = patch_bce(self.critic(fake), 1.0)
-            pixel = F.mse_loss(fake, batch["target"])
-            loss = self.hparams.adversarial_weight * adversarial + self.hparams.pixel_weight * pixel
-            generator_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            generator_optimizer.step()
+            # The critic judges but does not learn on this turn: no gradients for its weights.
+            with self.toggled_optimizer(generator_optimizer):
+                fake = self(batch["input"])
+                adversarial = patch_bce(self.critic(fake), 1.0)
+                pixel = F.mse_loss(fake, batch["target"])
+                loss = self.hparams.adversarial_weight * adversarial + self.hparams.pixel_weight * pixel
+                generator_optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
+                generator_optimizer.step()
             self.log_dict({"train/generator_loss": loss, "train/generator_adversarial": adversarial,
                            "train/generator_pixel": pixel}, prog_bar=False)
             self.log("train/critic_steps_per_generator_step", float(self._critic_steps))

@@ -69,10 +69,11 @@ class WGANModule(pl.LightningModule):
                 for parameter in self.critic.parameters():
                     parameter.clamp_(-self.hparams.clip, self.hparams.clip)
         else:
-            loss = -self.critic(self.generator(noise)).mean()
-            generator_optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            generator_optimizer.step()
+            with self.toggled_optimizer(generator_optimizer):  # no gradients for the critic's weights
+                loss = -self.critic(self.generator(noise)).mean()
+                generator_optimizer.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
+                generator_optimizer.step()
         self.switcher.record(turn, loss.item())
         self.log(f"train/{turn}_loss", loss, prog_bar=True)
         return {"loss": loss.detach()}

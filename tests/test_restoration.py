@@ -1,6 +1,7 @@
 """Restoration generator, critic and GAN: networks, steps, checkpoints, configs through the CLI."""
 
 import shutil
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import pytest
@@ -51,6 +52,7 @@ def _gan_step_harness(model: GANModule):
     optimizers = [torch.optim.Adam(model.critic.parameters(), lr=1e-3),
                   torch.optim.Adam(model.generator.parameters(), lr=1e-3)]
     model.optimizers = lambda: optimizers
+    model._trainer = SimpleNamespace(optimizers=optimizers)  # what toggled_optimizer reads
     model.manual_backward = lambda loss: loss.backward()
     model.log = lambda *args, **kwargs: None
     model.log_dict = lambda *args, **kwargs: None
@@ -69,10 +71,26 @@ def test_gan_steps_change_only_the_network_whose_turn_it_is():
     assert all(torch.equal(generator_before[k], v) for k, v in model.generator.named_parameters())
 
     critic_before = {k: v.detach().clone() for k, v in model.critic.named_parameters()}
+    model.critic.zero_grad(set_to_none=True)
     out = model.training_step(batch, 1)  # generator turn
     assert torch.isfinite(out["loss"])
     assert any(not torch.equal(generator_before[k], v) for k, v in model.generator.named_parameters())
     assert all(torch.equal(critic_before[k], v) for k, v in model.critic.named_parameters())
+    # The critic only judged: no gradient was computed for its weights, and it can learn again.
+    assert all(p.grad is None for p in model.critic.parameters())
+    assert all(p.requires_grad for p in model.critic.parameters())
+
+
+def test_critic_accuracy_reads_the_sign_of_the_mean_patch_logit():
+    critic = CriticModule(features=8)
+    critic.critic = torch.nn.Identity()  # the "image" is its own patch logits
+    critic.log = lambda *args, **kwargs: None
+    # Small logits, as early in training; a batch of real photos whose mean logits all lie in
+    # [0, 1] must not be read as probabilities below 0.5.
+    real = torch.tensor([[0.2, 0.1], [0.05, 0.0], [0.4, 0.3]])
+    critic.validation_step({"image": real, "label": torch.ones(3)}, 0)
+    critic.validation_step({"image": -real, "label": torch.zeros(3)}, 1)
+    assert critic.val_acc.compute().item() == 1.0
 
 
 def test_gan_loads_pretrained_parts_and_round_trips(tmp_path):

@@ -82,3 +82,20 @@ def test_empty_folder_and_bad_options(tmp_path):
         RestorationDataModule(val_fraction=1.5)
     with pytest.raises(UserInputError, match="quality_min"):
         RestorationDataModule(quality_min=80, quality_max=20)
+    with pytest.raises(UserInputError, match="--data.upsample"):
+        RestorationDataModule(upsample="lanczos")
+
+
+def test_upsample_changes_only_the_damaged_input(photos, tmp_path):
+    def validation_pairs(upsample):
+        datamodule = RestorationDataModule(
+            data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=64, crappify_workers=1,
+            upsample=upsample,
+        )
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        return datamodule.val_set.pairs
+
+    bilinear, bicubic = validation_pairs("bilinear"), validation_pairs("bicubic")
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(bilinear, bicubic, strict=True))  # same originals
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(bilinear, bicubic, strict=True))

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import torch
 
 from cli import cli_main
@@ -14,9 +16,9 @@ def test_dcgan_shapes():
 
 def test_both_optimizers_change_their_network_and_clip_holds():
     model = WGANModule(image_size=16, noise_dim=8, features=4, switcher=FixedSwitcher(1), samples=0)
-    model.trainer = None
     optimizers = model.configure_optimizers()
     model.optimizers = lambda: optimizers
+    model._trainer = SimpleNamespace(optimizers=optimizers)  # what toggled_optimizer reads
     model.manual_backward = lambda loss: loss.backward()
     model.log = lambda *args, **kwargs: None
     real = torch.rand(4, 3, 16, 16) * 2 - 1
@@ -28,8 +30,12 @@ def test_both_optimizers_change_their_network_and_clip_holds():
     assert all(torch.equal(a, b) for a, b in zip(generator_before, model.generator.parameters(), strict=True))
     assert all(p.abs().max() <= 0.01 for p in model.critic.parameters())
 
+    critic_before = [p.detach().clone() for p in model.critic.parameters()]
+    model.critic.zero_grad(set_to_none=True)
     model.training_step(real, 1)  # generator turn
     assert any(not torch.equal(a, b) for a, b in zip(generator_before, model.generator.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(critic_before, model.critic.parameters(), strict=True))
+    assert all(p.grad is None and p.requires_grad for p in model.critic.parameters())  # judged, not trained
 
 
 def test_wgan_config_fast_dev_run(photos, tmp_path, monkeypatch):

@@ -1,0 +1,128 @@
+"""Image quality of restoration generators on the validation split, against classic upsampling.
+
+For each checkpoint named on the command line (a ``RestorationModule`` or ``GANModule`` run),
+the generator restores the validation photos exactly as the training run's validation saw them
+(centre crops of the damaged copy upsampled bilinearly); the script reports torchmetrics PSNR and
+SSIM against the originals, beside the same scores of the damaged input upsampled bilinearly and
+bicubically. With ``--feature_weights`` it also reports the lesson's VGG16 feature loss of every
+row, so generators trained under different losses are compared on one ruler. ``--grid`` saves
+damaged | each generator | original for the first validation photos. Run:
+
+    # restoration (lesson-style crappify, 128 px): pretrained generator, then after the GAN
+    python -m benchmarks.restoration_quality --data_dir ../shared/data/pets/images \\
+        --checkpoint generator=lightning_logs/restore_generator/checkpoints/last.ckpt \\
+        --checkpoint gan=lightning_logs/restore_gan/checkpoints/last.ckpt --grid docs/restoration_128.jpg
+    # super-resolution (96 px JPEG-60 input): feature-loss model against a pixel-MSE one
+    python -m benchmarks.restoration_quality --data_dir ../shared/data/pets/images --quality 60 60 \\
+        --no_text --feature_weights ../shared/weights/vgg16_imagenet_features.pth \\
+        --checkpoint feature=lightning_logs/superres/checkpoints/last.ckpt \\
+        --checkpoint mse=lightning_logs/superres_mse/checkpoints/last.ckpt --grid docs/superres_128.jpg
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchvision.utils import save_image
+
+from datamodules.imagenet import denormalize
+from datamodules.restoration import RestorationDataModule
+from modules.checkpoint_parts import load_part
+from modules.losses.feature_loss import FeatureLoss
+from modules.nets.unet import unet
+
+
+def generator_from(checkpoint: str) -> torch.nn.Module:
+    """The U-Net of a restoration or GAN run, rebuilt from the options saved in its checkpoint."""
+    options = torch.load(checkpoint, map_location="cpu", weights_only=False)["hyper_parameters"]
+    net = unet(options["encoder"], 3, None, options["encoder_cut"], 3, blur=options["blur"],
+               self_attention=options["self_attention"], norm=options["norm"], y_range=tuple(options["y_range"]))
+    load_part(net, checkpoint, "generator", "--checkpoint")
+    return net.eval()
+
+
+def validation_batches(args: argparse.Namespace, upsample: str) -> list[dict]:
+    datamodule = RestorationDataModule(
+        args.data_dir, cache_dir=args.cache_dir, image_size=args.image_size, eval_batch_size=args.batch_size,
+        short_side=args.short_side, quality_min=args.quality[0], quality_max=args.quality[1],
+        draw_quality=not args.no_text, upsample=upsample,
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return [datamodule.on_after_batch_transfer(batch, 0) for batch in datamodule.val_dataloader()]
+
+
+class Scores:
+    """Mean PSNR (per image), SSIM and, optionally, feature loss of one row of the table."""
+
+    def __init__(self, feature_loss: FeatureLoss | None):
+        self.psnr = PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
+        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.feature_loss = feature_loss
+        self.feature_sum, self.images = 0.0, 0
+
+    def update(self, normalized: torch.Tensor, target: torch.Tensor) -> None:
+        self.psnr(denormalize(normalized), denormalize(target))
+        self.ssim(denormalize(normalized), denormalize(target))
+        if self.feature_loss is not None:
+            self.feature_sum += float(self.feature_loss(normalized, target)["loss"]) * len(target)
+            self.images += len(target)
+
+    def row(self, name: str) -> str:
+        feature = f" {self.feature_sum / self.images:12.4f} |" if self.feature_loss is not None else ""
+        return f"| {name:<22} | {float(self.psnr.compute()):8.2f} | {float(self.ssim.compute()):6.3f} |{feature}"
+
+
+@torch.no_grad()
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--cache_dir", default="data/cache")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--image_size", type=int, default=128)
+    parser.add_argument("--short_side", type=int, default=96)
+    parser.add_argument("--quality", type=int, nargs=2, default=(10, 70), metavar=("MIN", "MAX"))
+    parser.add_argument("--no_text", action="store_true", help="damage without the drawn quality number")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--feature_weights", help="VGG16 weights ('imagenet' or a local state dict)")
+    parser.add_argument("--grid", help="save damaged | generators | original for the first photos here")
+    parser.add_argument("--grid_rows", type=int, default=6)
+    args = parser.parse_args()
+    named = [entry.split("=", 1) for entry in args.checkpoint]
+    if any(len(pair) != 2 for pair in named):
+        parser.error("--checkpoint takes NAME=PATH")
+    generators = {name: generator_from(path) for name, path in named}
+    feature_loss = FeatureLoss("vgg16", args.feature_weights) if args.feature_weights else None
+
+    bilinear, bicubic = validation_batches(args, "bilinear"), validation_batches(args, "bicubic")
+    rows = {"input, bilinear": Scores(feature_loss), "input, bicubic": Scores(feature_loss)}
+    rows |= {name: Scores(feature_loss) for name in generators}
+    grid_columns: list[list[torch.Tensor]] = []
+    for plain, smooth in zip(bilinear, bicubic, strict=True):
+        target = plain["target"]
+        rows["input, bilinear"].update(plain["input"], target)
+        rows["input, bicubic"].update(smooth["input"], target)
+        outputs = [generator(plain["input"]) for generator in generators.values()]
+        for name, output in zip(generators, outputs):
+            rows[name].update(output, target)
+        grid_columns.append([plain["input"], smooth["input"], *outputs, target])
+
+    images = sum(len(batch["target"]) for batch in bilinear)
+    print(f"{images} validation photos of {args.data_dir}, {args.image_size} px, damage: short side "
+          f"{args.short_side}, JPEG quality {args.quality[0]}-{args.quality[1]}, text {not args.no_text}")
+    header = "| image | PSNR (dB) | SSIM |" + (" feature loss |" if feature_loss is not None else "")
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for name, scores in rows.items():
+        print(scores.row(name))
+    if args.grid:
+        columns = [torch.cat(parts)[: args.grid_rows] for parts in zip(*grid_columns)]
+        tiles = torch.stack([denormalize(column) for column in columns], dim=1).flatten(0, 1)
+        Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
+        save_image(tiles, args.grid, nrow=len(columns), padding=2)
+        print(f"grid ({' | '.join(['damaged', 'bicubic', *generators, 'original'])}) saved to {args.grid}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,427 @@
+r"""Training-step throughput of the image-restoration modules under Lightning against a plain PyTorch loop.
+
+``--module`` picks the model; its hyperparameters and data options are read from its config, so
+the benchmark times what ``cli.py fit`` trains:
+
+- ``generator``: ``RestorationModule`` with the MSE loss (``configs/restore_generator.yaml``:
+  MobileNetV2 U-Net with blur, self-attention, weight norm, ``y_range``, channels-last) on
+  crappified photos.
+- ``superres``: the same U-Net under the VGG16 feature loss on JPEG-60 photos without drawn text
+  (``configs/superres.yaml``; ``--image_size 256`` reads ``configs/superres_256.yaml``, bs 4).
+- ``critic``: ``CriticModule`` on real against generated photos (``configs/restore_critic.yaml``).
+- ``gan``: ``GANModule``, the U-Net against the patch critic (``configs/restore_gan.yaml``).
+- ``wgan``: ``WGANModule`` on 64 px photos, 5 critic steps per generator step with weight
+  clipping (``configs/wgan.yaml``).
+
+Both loops build the model the same way, draw the same batches from the datamodule's
+``train_dataloader`` (``on_after_batch_transfer`` applied), use the optimizers and schedule of the
+module's ``configure_optimizers`` with the same settings and the same memory format, and do the
+same work per step. Lightning runs with the config's TensorBoard logging interval and progress
+bar, as ``cli.py fit`` would. Each run takes 2 warm-up steps, then times ``--steps``; the two
+alternate for ``--rounds`` rounds in one process. The U-Nets train in their unfrozen phase
+(``frozen_epochs`` 0), so every parameter gets a gradient; ``init_checkpoint`` is dropped, as
+weights do not change the cost of a step. ``--encoder_weights`` and ``--feature_weights`` (local
+state dicts) make the U-Net encoder and the VGG16 ImageNet-trained; without them they are random,
+which costs the same.
+
+The GANs' turns come from a ``FixedSwitcher`` (``--critic_steps`` critic steps, then one generator
+step) in both loops. ``restore_gan.yaml`` uses the lesson's adaptive switcher, which hands the
+generator its turn when the critic's loss drops below a threshold; that makes the sequence of
+turns depend on the losses, so two runs would time different mixes of critic and generator
+steps. A fixed schedule makes both loops do exactly the same steps in the same order. Every
+``GANModule`` and ``WGANModule`` step still reads its loss back (``loss.item()`` for the switcher),
+and so does the plain loop. ``GANModule`` starts from ``--generator_checkpoint`` and
+``--critic_checkpoint`` when given, else from scratch. Their s/step is the mean over the mix of
+critic and generator steps in the timed window.
+
+``--peak_memory`` first reports the memory of one training step (one critic plus one generator
+step for the GANs) of a fresh model and optimizer: ``torch.cuda.max_memory_allocated`` on CUDA;
+on the CPU the growth of the process's peak resident set (``ru_maxrss``) across the step, which
+includes the optimizer state the first step creates. Each module needs ``--steps`` + 2 training
+batches: the 600 pets photos give 9 batches of 64 for the WGAN. The critic's generated photos are
+the generator's predictions (``scripts/restore_chain.sh`` writes them); any folder of images named
+like the photos costs the same per step, the photo folder itself included. Runs from the
+repository root:
+
+    python -m benchmarks.restoration_step --module generator --data_dir ../shared/data/pets/images \
+        --encoder_weights ../shared/weights/mobilenet_v2_imagenet_features.pth --steps 10 --rounds 3
+    python -m benchmarks.restoration_step --module superres --data_dir ../shared/data/pets/images \
+        --encoder_weights ../shared/weights/mobilenet_v2_imagenet_features.pth \
+        --feature_weights ../shared/weights/vgg16_imagenet_features.pth --steps 10 --rounds 3
+    python -m benchmarks.restoration_step --module superres --image_size 256 --peak_memory \
+        --data_dir ../shared/data/pets/images \
+        --encoder_weights ../shared/weights/mobilenet_v2_imagenet_features.pth \
+        --feature_weights ../shared/weights/vgg16_imagenet_features.pth --steps 10 --rounds 3
+    python -m benchmarks.restoration_step --module critic --real_dir ../shared/data/pets/images \
+        --generated_dir predictions/restore_generator --steps 10 --rounds 3
+    python -m benchmarks.restoration_step --module gan --data_dir ../shared/data/pets/images \
+        --critic_steps 1 --steps 10 --rounds 3
+    python -m benchmarks.restoration_step --module wgan --data_dir ../shared/data/pets/images \
+        --steps 6 --rounds 5
+"""
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+import yaml
+
+from benchmarks.timing import StepTimer, compare
+from datamodules.critic_data import CriticDataModule
+from datamodules.image_folder import ImageFolderDataModule
+from datamodules.restoration import RestorationDataModule
+from modules.critic import CriticModule, patch_bce
+from modules.freezing import PhasedOneCycle, set_frozen
+from modules.gan import GANModule
+from modules.restoration import RestorationModule
+from modules.switchers import FixedSwitcher
+from modules.wgan import WGANModule
+
+WARMUP = 2
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_OF = {"generator": "restore_generator.yaml", "superres": "superres.yaml", "critic": "restore_critic.yaml",
+             "gan": "restore_gan.yaml", "wgan": "wgan.yaml"}
+GANS = ("gan", "wgan")
+
+Step = Callable[[object], None]
+
+
+def read_config(module: str, image_size: int | None) -> tuple[str, dict]:
+    """The config file's name and contents; super-resolution at 256 px has its own config."""
+    name = "superres_256.yaml" if module == "superres" and image_size == 256 else CONFIG_OF[module]
+    return name, yaml.safe_load((CONFIGS / name).read_text())
+
+
+def build_datamodule(args: argparse.Namespace, config: dict) -> pl.LightningDataModule:
+    options = dict(config["data"]["init_args"])
+    options.update(image_size=args.image_size, batch_size=args.batch_size, num_workers=args.num_workers)
+    if args.module == "critic":
+        options.update(real_dir=args.real_dir, generated_dir=args.generated_dir)
+        return CriticDataModule(**options)
+    options["data_dir"] = args.data_dir
+    if args.module == "wgan":
+        return ImageFolderDataModule(**options)
+    options["cache_dir"] = args.cache_dir
+    return RestorationDataModule(**options)
+
+
+def model_options(args: argparse.Namespace, config: dict) -> dict:
+    """The config's model options with the benchmark's changes (see the module docstring)."""
+    options = {key: value for key, value in config["model"]["init_args"].items() if key != "switcher"}
+    if args.module in ("generator", "superres"):
+        options.update(frozen_epochs=0, init_checkpoint=None, encoder_weights=args.encoder_weights,
+                       feature_weights=args.feature_weights)
+    elif args.module == "gan":
+        options.update(generator_checkpoint=args.generator_checkpoint, critic_checkpoint=args.critic_checkpoint)
+    elif args.module == "wgan":
+        options.update(image_size=args.image_size)
+    return options
+
+
+def build_model(args: argparse.Namespace, options: dict) -> pl.LightningModule:
+    if args.module in ("generator", "superres"):
+        return RestorationModule(**options)
+    if args.module == "critic":
+        return CriticModule(**options)
+    module = GANModule if args.module == "gan" else WGANModule
+    return module(**options, switcher=FixedSwitcher(args.critic_steps))  # a fresh schedule per run
+
+
+# One plain training step per module: the work of the module's training_step and optimizer step.
+
+def restoration_step(model: RestorationModule, total_steps: int) -> Step:
+    """``frozen_then_unfrozen_adam`` with no frozen phase: one one-cycle phase at ``unfrozen_lr``."""
+    hp, net = model.hparams, model.generator
+    set_frozen(net.encoder, frozen=False)  # what on_train_epoch_start does when frozen_epochs is 0
+    encoder_ids = {id(p) for p in net.encoder.parameters()}
+    groups = [{"params": list(net.encoder.parameters())},
+              {"params": [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]}]
+    optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
+                                  fused=model.device.type in ("cpu", "cuda"))
+    scheduler = PhasedOneCycle(optimizer, [(total_steps, list(hp.unfrozen_lr), hp.unfrozen_pct_start)])
+
+    def step(batch: dict) -> None:
+        output = net(batch["input"].contiguous(memory_format=model.memory_format))
+        if model.feature_loss is not None:
+            loss = model.feature_loss(output.float(), batch["target"].float())["loss"]
+        elif hp.loss == "l1":
+            loss = F.l1_loss(output, batch["target"])
+        else:
+            loss = F.mse_loss(output, batch["target"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+
+    return step
+
+
+def critic_step(model: CriticModule, total_steps: int) -> Step:
+    hp, net = model.hparams, model.critic
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.lr, betas=(0.9, 0.99), weight_decay=hp.weight_decay)
+
+    def step(batch: dict) -> None:
+        loss = patch_bce(net(batch["image"]), batch["label"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def gan_step(model: GANModule, total_steps: int) -> Step:
+    """``GANModule.training_step`` without Lightning: the switcher's turn, one network's update."""
+    hp, generator, critic, switcher = model.hparams, model.generator, model.critic, model.switcher
+    critic_optimizer = torch.optim.Adam(critic.parameters(), lr=hp.lr, betas=(0.0, 0.99))
+    generator_optimizer = torch.optim.Adam(generator.parameters(), lr=hp.lr, betas=(0.0, 0.99))
+
+    def step(batch: dict) -> None:
+        turn = switcher.next_turn()
+        images = batch["input"].contiguous(memory_format=model.memory_format)
+        if turn == "critic":
+            with torch.no_grad():
+                fake = generator(images)
+            loss = (patch_bce(critic(batch["target"]), 1.0) + patch_bce(critic(fake.detach()), 0.0)) / 2
+            critic_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            critic_optimizer.step()
+        else:
+            critic.requires_grad_(False)  # what toggled_optimizer does: the critic only judges
+            fake = generator(images)
+            adversarial = patch_bce(critic(fake), 1.0)
+            pixel = F.mse_loss(fake, batch["target"])
+            loss = hp.adversarial_weight * adversarial + hp.pixel_weight * pixel
+            generator_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            generator_optimizer.step()
+            critic.requires_grad_(True)
+        switcher.record(turn, loss.item())
+
+    return step
+
+
+def wgan_step(model: WGANModule, total_steps: int) -> Step:
+    """``WGANModule.training_step`` without Lightning: clipped critic or generator update."""
+    hp, generator, critic, switcher = model.hparams, model.generator, model.critic, model.switcher
+    if hp.optimizer == "adam":
+        critic_optimizer = torch.optim.Adam(critic.parameters(), lr=hp.lr, betas=(0.0, 0.99))
+        generator_optimizer = torch.optim.Adam(generator.parameters(), lr=hp.lr, betas=(0.0, 0.99))
+    else:
+        critic_optimizer = torch.optim.RMSprop(critic.parameters(), lr=hp.lr)
+        generator_optimizer = torch.optim.RMSprop(generator.parameters(), lr=hp.lr)
+
+    def step(real: torch.Tensor) -> None:
+        noise = torch.randn(real.shape[0], hp.noise_dim, 1, 1, device=real.device)
+        turn = switcher.next_turn()
+        if turn == "critic":
+            with torch.no_grad():
+                fake = generator(noise)
+            loss = critic(fake).mean() - critic(real).mean()
+            critic_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            critic_optimizer.step()
+            with torch.no_grad():
+                for parameter in critic.parameters():
+                    parameter.clamp_(-hp.clip, hp.clip)
+        else:
+            critic.requires_grad_(False)
+            loss = -critic(generator(noise)).mean()
+            generator_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            generator_optimizer.step()
+            critic.requires_grad_(True)
+        switcher.record(turn, loss.item())
+
+    return step
+
+
+PLAIN_STEPS = {"generator": restoration_step, "superres": restoration_step, "critic": critic_step, "gan": gan_step,
+               "wgan": wgan_step}
+
+
+def synchronize(device: torch.device) -> None:
+    """Waits for queued GPU work, so that a clock read covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def to_device(batch, device: torch.device):
+    """What Lightning's batch transfer does: every tensor to the device, non-blocking off the CPU."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=device.type != "cpu")
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    return batch
+
+
+class SyncedStepTimer(StepTimer):
+    """``StepTimer`` whose clock reads wait for the GPU, as the plain loop's do."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            synchronize(pl_module.device)
+        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        synchronize(pl_module.device)
+        super().on_train_epoch_end(trainer, pl_module)
+
+
+def fresh_plain_model(args, options: dict, device: torch.device, total_steps: int) -> tuple[pl.LightningModule, Step]:
+    model = build_model(args, options)
+    model.setup("fit")  # GANModule loads its pretrained parts here
+    model.to(device).train()
+    return model, PLAIN_STEPS[args.module](model, total_steps)
+
+
+def progress_refresh(trainer_config: dict) -> int:
+    """The config's progress-bar refresh rate: the bar's cost is part of what Lightning adds."""
+    for callback in trainer_config.get("callbacks", []):
+        if callback["class_path"].endswith("TQDMProgressBar"):
+            return callback.get("init_args", {}).get("refresh_rate", 1)
+    return 1
+
+
+def lightning_epoch(args, options: dict, trainer_config: dict, datamodule, steps: int) -> tuple[float, int]:
+    model = build_model(args, options)
+    timer = SyncedStepTimer(WARMUP)
+    trainer = pl.Trainer(
+        max_epochs=1, limit_train_batches=steps + WARMUP, limit_val_batches=0, num_sanity_val_steps=0,
+        accelerator=args.accelerator, devices=1, log_every_n_steps=trainer_config["log_every_n_steps"],
+        enable_checkpointing=False, logger=pl.loggers.TensorBoardLogger("/tmp/lesson7-bench", name=args.module),
+        callbacks=[timer, pl.callbacks.TQDMProgressBar(refresh_rate=progress_refresh(trainer_config))],
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return timer.seconds, timer.timed_steps
+
+
+def plain_epoch(args, options: dict, datamodule, steps: int, device: torch.device) -> tuple[float, int]:
+    _, step_fn = fresh_plain_model(args, options, device, steps + WARMUP)
+    started, timed = 0.0, 0
+    for index, batch in enumerate(datamodule.train_dataloader()):
+        if index == WARMUP:
+            synchronize(device)
+            started = time.perf_counter()
+        if index == steps + WARMUP:
+            break
+        step_fn(datamodule.on_after_batch_transfer(to_device(batch, device), 0))
+        timed += index >= WARMUP
+    synchronize(device)
+    return time.perf_counter() - started, timed
+
+
+def _reset_peak_rss() -> bool:
+    """Lowers the process's peak-RSS mark to its current RSS (Linux), so earlier peaks do not hide the step's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(args, options: dict, datamodule, device: torch.device) -> str:
+    """Memory of the first training step (one full critic/generator cycle for the GANs) of a fresh model."""
+    steps = args.critic_steps + 1 if args.module in GANS else 1
+    _, step_fn = fresh_plain_model(args, options, device, steps)
+    loader = iter(datamodule.train_dataloader())
+    batches = [datamodule.on_after_batch_transfer(to_device(next(loader), device), 0) for _ in range(steps)]
+    what = f"{steps} steps: {args.critic_steps} critic + 1 generator" if args.module in GANS else "one step"
+    gc.collect()
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        for batch in batches:
+            step_fn(batch)
+        synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+        return (f"peak memory ({what}): {peak / 2**20:.0f} MiB (torch.cuda.max_memory_allocated; "
+                f"{before / 2**20:.0f} MiB of weights and batches were allocated before the step)")
+    reset = _reset_peak_rss()
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    for batch in batches:
+        step_fn(batch)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    caveat = ("peak mark reset to the current RSS first" if reset
+              else "peak mark not resettable here: an earlier, higher peak hides part of the step's")
+    return (f"peak memory ({what}, CPU): peak RSS grew by {(after - before) / 2**20:.0f} MiB across it, to "
+            f"{after / 2**20:.0f} MiB (resource.getrusage ru_maxrss; includes the optimizer state created on "
+            f"first use; {caveat})")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", required=True, choices=sorted(CONFIG_OF))
+    parser.add_argument("--data_dir", help="folder of photos (all modules but critic)")
+    parser.add_argument("--real_dir", help="critic: folder of real photos")
+    parser.add_argument("--generated_dir", help="critic: folder of generated images named like the photos")
+    parser.add_argument("--cache_dir", default="/tmp/lesson7-bench/cache", help="where damaged copies are written")
+    parser.add_argument("--encoder_weights", help="generator/superres: local MobileNetV2 state dict (else random)")
+    parser.add_argument("--feature_weights", help="superres: local VGG16 state dict (else random)")
+    parser.add_argument("--generator_checkpoint", help="gan: RestorationModule checkpoint to start from")
+    parser.add_argument("--critic_checkpoint", help="gan: CriticModule checkpoint to start from")
+    parser.add_argument("--critic_steps", type=int, help="gan/wgan: critic steps per generator step (gan 1, "
+                        "wgan its config's)")
+    parser.add_argument("--image_size", type=int, help="the config's by default; superres 256 reads superres_256")
+    parser.add_argument("--batch_size", type=int, help="the config's by default")
+    parser.add_argument("--num_workers", type=int, help="DataLoader workers; the config's by default")
+    parser.add_argument("--accelerator", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peak_memory", action="store_true", help="first report the memory of one training step")
+    args = parser.parse_args()
+    if args.module == "critic" and not (args.real_dir and args.generated_dir):
+        parser.error("--module critic needs --real_dir and --generated_dir")
+    if args.module != "critic" and not args.data_dir:
+        parser.error(f"--module {args.module} needs --data_dir")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    config_name, config = read_config(args.module, args.image_size)
+    data_config = config["data"]["init_args"]
+    args.image_size = args.image_size or data_config["image_size"]
+    args.batch_size = args.batch_size or data_config["batch_size"]
+    args.num_workers = data_config["num_workers"] if args.num_workers is None else args.num_workers
+    if args.critic_steps is None:
+        switcher = config["model"]["init_args"].get("switcher") or {}
+        fixed = switcher.get("class_path", "").endswith("FixedSwitcher")
+        args.critic_steps = switcher.get("init_args", {}).get("critic_steps", 5) if fixed else 1
+    device = torch.device(args.accelerator)
+
+    datamodule = build_datamodule(args, config)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    options = model_options(args, config)
+    options["in_channels"] = datamodule.in_channels
+    batches = len(datamodule.train_dataloader())
+    if batches < args.steps + WARMUP:
+        raise SystemExit(f"The data give {batches} training batches of {args.batch_size}; {args.steps} timed steps "
+                         f"need {args.steps + WARMUP}. Use fewer --steps, a smaller --batch_size or more photos.")
+
+    memory = peak_memory(args, options, datamodule, device) if args.peak_memory else None
+    result = compare(lambda: lightning_epoch(args, options, config["trainer"], datamodule, args.steps),
+                     lambda: plain_epoch(args, options, datamodule, args.steps, device), args.rounds)
+    switching = f", {args.critic_steps} critic step(s) per generator step" if args.module in GANS else ""
+    print(f"{args.module} ({config_name}{switching}), {args.image_size}x{args.image_size}, bs {args.batch_size}, "
+          f"{args.steps} timed steps x {args.rounds} rounds, {args.accelerator}, {torch.get_num_threads()} threads")
+    if memory:
+        print(memory)
+    print(f"plain loop: {1 / result['plain_steps_per_s']:.3f} s/step (median)")
+    print(f"lightning:  {1 / result['lightning_steps_per_s']:.3f} s/step (median)")
+    print(f"ratio lightning/plain (throughput): {result['ratio_median']:.3f} (per round: "
+          f"{', '.join(f'{r:.3f}' for r in result['ratios'])})")
+
+
+if __name__ == "__main__":
+    main()
