@@ -2,7 +2,7 @@
 
 For each checkpoint named on the command line (a ``RestorationModule`` or ``GANModule`` run),
 the generator restores the validation photos exactly as the training run's validation saw them
-(centre crops of the damaged copy upsampled bilinearly); the script reports torchmetrics PSNR and
+(centre crops of the damaged copy, upsampled as that run did); the script reports torchmetrics PSNR and
 SSIM against the originals, beside the same scores of the damaged input upsampled bilinearly and
 bicubically. With ``--feature_weights`` it also reports the lesson's VGG16 feature loss of every
 row, so generators trained under different losses are compared on one ruler. ``--grid`` saves
@@ -33,13 +33,16 @@ from modules.losses.feature_loss import FeatureLoss
 from modules.nets.unet import unet
 
 
-def generator_from(checkpoint: str) -> torch.nn.Module:
-    """The U-Net of a restoration or GAN run, rebuilt from the options saved in its checkpoint."""
-    options = torch.load(checkpoint, map_location="cpu", weights_only=False)["hyper_parameters"]
+def generator_from(checkpoint: str) -> tuple[torch.nn.Module, str]:
+    """The U-Net of a restoration or GAN run, rebuilt from the options saved in its checkpoint,
+    and how that run upsampled its damaged inputs (it is scored on inputs made the same way)."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    options = saved["hyper_parameters"]
+    upsample = saved.get("datamodule_hyper_parameters", {}).get("upsample", "bilinear")
     net = unet(options["encoder"], 3, None, options["encoder_cut"], 3, blur=options["blur"],
                self_attention=options["self_attention"], norm=options["norm"], y_range=tuple(options["y_range"]))
     load_part(net, checkpoint, "generator", "--checkpoint")
-    return net.eval()
+    return net.eval(), upsample
 
 
 def validation_batches(args: argparse.Namespace, upsample: str) -> list[dict]:
@@ -103,7 +106,8 @@ def main() -> None:
         target = plain["target"]
         rows["input, bilinear"].update(plain["input"], target)
         rows["input, bicubic"].update(smooth["input"], target)
-        outputs = [generator(plain["input"]) for generator in generators.values()]
+        inputs = {"bilinear": plain["input"], "bicubic": smooth["input"]}
+        outputs = [generator(inputs[upsample]) for generator, upsample in generators.values()]
         for name, output in zip(generators, outputs):
             rows[name].update(output, target)
         grid_columns.append([plain["input"], smooth["input"], *outputs, target])
