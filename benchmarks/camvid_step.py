@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
-from benchmarks.timing import StepTimer, compare
+from benchmarks.timing import StepTimer, compare, print_seconds_per_step
 from datamodules.camvid import CamVidDataModule
 from modules.freezing import PhasedOneCycle
 from modules.segmentation import SegmentationModule
@@ -76,10 +76,7 @@ def main() -> None:
                      args.rounds)
     print(f"CamVid U-Net mobilenet_v2 (cut -1), crops {args.crop[0]}x{args.crop[1]}, bs {args.batch_size}, "
           f"{args.steps} timed steps x {args.rounds} rounds, {torch.get_num_threads()} threads")
-    print(f"plain loop: {1 / result['plain_steps_per_s']:.3f} s/step (median)")
-    print(f"lightning:  {1 / result['lightning_steps_per_s']:.3f} s/step (median)")
-    print(f"ratio lightning/plain (throughput): {result['ratio_median']:.3f} (per round: "
-          f"{', '.join(f'{r:.3f}' for r in result['ratios'])})")
+    print_seconds_per_step(result)
 
 
 if __name__ == "__main__":

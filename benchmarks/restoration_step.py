@@ -73,7 +73,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from benchmarks.timing import StepTimer, compare
+from benchmarks.timing import StepTimer, compare, print_seconds_per_step
 from datamodules.critic_data import CriticDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.restoration import RestorationDataModule
@@ -417,10 +417,7 @@ def main() -> None:
           f"{args.steps} timed steps x {args.rounds} rounds, {args.accelerator}, {torch.get_num_threads()} threads")
     if memory:
         print(memory)
-    print(f"plain loop: {1 / result['plain_steps_per_s']:.3f} s/step (median)")
-    print(f"lightning:  {1 / result['lightning_steps_per_s']:.3f} s/step (median)")
-    print(f"ratio lightning/plain (throughput): {result['ratio_median']:.3f} (per round: "
-          f"{', '.join(f'{r:.3f}' for r in result['ratios'])})")
+    print_seconds_per_step(result)
 
 
 if __name__ == "__main__":

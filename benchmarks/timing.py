@@ -44,3 +44,11 @@ def compare(lightning_run: Callable[[], tuple[float, int]], plain_run: Callable[
         "ratio_median": statistics.median(ratios),
         "ratios": ratios,
     }
+
+
+def print_seconds_per_step(result: dict) -> None:
+    """The lines every step benchmark ends with: both medians as s/step, then the ratio per round."""
+    print(f"plain loop: {1 / result['plain_steps_per_s']:.3f} s/step (median)")
+    print(f"lightning:  {1 / result['lightning_steps_per_s']:.3f} s/step (median)")
+    print(f"ratio lightning/plain (throughput): {result['ratio_median']:.3f} (per round: "
+          f"{', '.join(f'{r:.3f}' for r in result['ratios'])})")
