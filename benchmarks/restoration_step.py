@@ -134,6 +134,13 @@ def build_model(args: argparse.Namespace, options: dict) -> pl.LightningModule:
     return module(**options, switcher=FixedSwitcher(args.critic_steps))  # a fresh schedule per run
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One plain update: the zero_grad / backward / step that Lightning's loops wrap."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 # One plain training step per module: the work of the module's training_step and optimizer step.
 
 def restoration_step(model: RestorationModule, total_steps: int) -> Step:
@@ -155,9 +162,7 @@ def restoration_step(model: RestorationModule, total_steps: int) -> Step:
             loss = F.l1_loss(output, batch["target"])
         else:
             loss = F.mse_loss(output, batch["target"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        descend(optimizer, loss)
         scheduler.step()
 
     return step
@@ -169,9 +174,7 @@ def critic_step(model: CriticModule, total_steps: int) -> Step:
 
     def step(batch: dict) -> None:
         loss = patch_bce(net(batch["image"]), batch["label"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        descend(optimizer, loss)
 
     return step
 
@@ -189,18 +192,14 @@ def gan_step(model: GANModule, total_steps: int) -> Step:
             with torch.no_grad():
                 fake = generator(images)
             loss = (patch_bce(critic(batch["target"]), 1.0) + patch_bce(critic(fake.detach()), 0.0)) / 2
-            critic_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            critic_optimizer.step()
+            descend(critic_optimizer, loss)
         else:
             critic.requires_grad_(False)  # what toggled_optimizer does: the critic only judges
             fake = generator(images)
             adversarial = patch_bce(critic(fake), 1.0)
             pixel = F.mse_loss(fake, batch["target"])
             loss = hp.adversarial_weight * adversarial + hp.pixel_weight * pixel
-            generator_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            generator_optimizer.step()
+            descend(generator_optimizer, loss)
             critic.requires_grad_(True)
         switcher.record(turn, loss.item())
 
@@ -224,18 +223,14 @@ def wgan_step(model: WGANModule, total_steps: int) -> Step:
             with torch.no_grad():
                 fake = generator(noise)
             loss = critic(fake).mean() - critic(real).mean()
-            critic_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            critic_optimizer.step()
+            descend(critic_optimizer, loss)
             with torch.no_grad():
                 for parameter in critic.parameters():
                     parameter.clamp_(-hp.clip, hp.clip)
         else:
             critic.requires_grad_(False)
             loss = -critic(generator(noise)).mean()
-            generator_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            generator_optimizer.step()
+            descend(generator_optimizer, loss)
             critic.requires_grad_(True)
         switcher.record(turn, loss.item())
 
