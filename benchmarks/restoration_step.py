@@ -169,12 +169,19 @@ def restoration_step(model: RestorationModule, total_steps: int) -> Step:
 
 
 def critic_step(model: CriticModule, total_steps: int) -> Step:
+    """``one_cycle_adam``'s fused AdamW and per-step one-cycle schedule, written out."""
     hp, net = model.hparams, model.critic
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.lr, betas=(0.9, 0.99), weight_decay=hp.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
+                                  fused=model.device.type in ("cpu", "cuda"))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=hp.lr, total_steps=total_steps, pct_start=hp.pct_start,
+        base_momentum=0.85, max_momentum=0.95, div_factor=25.0, final_div_factor=1e4,
+    )
 
     def step(batch: dict) -> None:
         loss = patch_bce(net(batch["image"]), batch["label"])
         descend(optimizer, loss)
+        scheduler.step()
 
     return step
 
