@@ -36,6 +36,8 @@ class RestorationModule(pl.LightningModule):
         self_attention: self-attention in the third-from-last decoder block.
         norm: decoder norm: ``weight`` (the lesson's generator), ``batch`` or ``none``.
         y_range: output range (ImageNet-normalised pixels lie within about -2.2..2.7).
+        residual: the U-Net predicts a correction to its upsampled input (see ``UNet``); the
+            super-resolution configs use it.
         loss: ``mse`` (the lesson's generator pretraining), ``l1``, or ``feature`` (VGG perceptual
             loss: the super-resolution notebook's).
         feature_weights: the VGG16 weights of the feature loss: ``imagenet``, a local path, none.
@@ -62,6 +64,7 @@ class RestorationModule(pl.LightningModule):
         self_attention: bool = True,
         norm: NormType = "weight",
         y_range: tuple[float, float] = (-3.0, 3.0),
+        residual: bool = False,
         loss: PixelLoss = "mse",
         feature_weights: str | None = None,
         feature_layer_weights: tuple[float, float, float] = (5.0, 15.0, 2.0),
@@ -80,6 +83,7 @@ class RestorationModule(pl.LightningModule):
         self.generator = unet(
             encoder, in_channels, encoder_weights, encoder_cut, in_channels,
             blur=blur, self_attention=self_attention, norm=norm, y_range=tuple(y_range),
+            residual=residual,
         )
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator.to(memory_format=self.memory_format)

@@ -69,6 +69,20 @@ def test_every_parameter_gets_a_gradient(options):
         assert out.min() >= -3 and out.max() <= 3
 
 
+@pytest.mark.parametrize("y_range", [None, (-3.0, 3.0)], ids=["no-range", "y-range"])
+def test_residual_unet_starts_as_the_identity_and_learns_a_correction(y_range):
+    torch.manual_seed(0)
+    net = unet("resnet18", num_classes=3, norm="weight", y_range=y_range, residual=True).train()
+    images = torch.randn(2, 3, 64, 64).clamp(-2.5, 2.5)
+    torch.testing.assert_close(net(images), images, atol=1e-3, rtol=0)  # the head starts at zero
+    F.mse_loss(net(images), images.flip(-1)).backward()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    optimizer.step()
+    assert (net(images) - images).abs().max() > 1e-3  # the zeroed head still learns
+    with pytest.raises(ValueError, match="residual"):
+        unet("resnet18", num_classes=5, residual=True)
+
+
 def test_resnet34_matches_the_lessons_unet():
     net = unet("resnet34", num_classes=12)
     assert net.skip_indices == [2, 4, 5, 6]  # relu (1/2), layer1 (1/4), layer2 (1/8), layer3 (1/16)

@@ -52,6 +52,11 @@ class UNet(nn.Module):
         y_range: (low, high): squash outputs with a sigmoid scaled to this range (image outputs).
         last_cross: concatenate the input image after the last upsampling, then a ``res_block``.
         norm: decoder norm: ``none`` (the lesson's CamVid U-Net), ``batch`` or ``weight``.
+        residual: predict a correction to the input image instead of the image (VDSR's residual
+            learning; needs ``num_classes == in_channels``). The head starts at zero, so the untrained
+            net returns its input and training only has to learn what the input lacks, where the
+            plain U-Net first spends epochs learning to copy it. With ``y_range`` the correction
+            is added in the sigmoid's logit space, so the output stays inside the range.
         probe_size: (H, W) of the dummy batch that sizes the decoder; big enough that the encoder's
             deepest output is at least 2x2.
     """
@@ -67,9 +72,13 @@ class UNet(nn.Module):
         y_range: tuple[float, float] | None = None,
         last_cross: bool = True,
         norm: NormType = "none",
+        residual: bool = False,
         probe_size: tuple[int, int] = (128, 128),
     ):
         super().__init__()
+        if residual and num_classes != in_channels:
+            raise ValueError(f"residual=True needs as many outputs as input channels, got {num_classes} "
+                             f"outputs for {in_channels} input channels")
         self.encoder = encoder
         was_training = encoder.training
         encoder.eval()  # a batch of one must not disturb (or trip over) the batch-norm statistics
@@ -101,6 +110,9 @@ class UNet(nn.Module):
             channels += in_channels
         self.head = conv_layer(channels, num_classes, kernel_size=1, norm=norm, activation="none")
         self.y_range = tuple(y_range) if y_range is not None else None
+        self.residual = residual
+        if residual:
+            _zero_weight(self.head[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
@@ -120,8 +132,22 @@ class UNet(nn.Module):
         h = self.head(h)  # (B, num_classes, H, W)
         if self.y_range is not None:
             low, high = self.y_range
-            h = torch.sigmoid(h) * (high - low) + low
-        return h
+            if self.residual:
+                h = h + torch.logit(((x - low) / (high - low)).clamp(1e-4, 1 - 1e-4))
+            return torch.sigmoid(h) * (high - low) + low
+        return x + h if self.residual else h
+
+
+def _zero_weight(conv: nn.Module) -> None:
+    """Makes a conv output zeros (weight and bias), whether or not its weight is weight-normalised."""
+    with torch.no_grad():
+        parametrized = getattr(conv, "parametrizations", None)
+        if parametrized is not None and hasattr(parametrized, "weight"):
+            parametrized.weight.original0.zero_()  # weight norm's magnitude g: weight = g * v / |v|
+        else:
+            conv.weight.zero_()
+        if conv.bias is not None:
+            conv.bias.zero_()
 
 
 def unet(
@@ -136,6 +162,7 @@ def unet(
     y_range: tuple[float, float] | None = None,
     last_cross: bool = True,
     norm: NormType = "none",
+    residual: bool = False,
 ) -> UNet:
     """A ``UNet`` on a torchvision encoder by name: fast.ai's ``unet_learner(data, models.resnet34)``.
 
@@ -143,4 +170,5 @@ def unet(
     """
     body = build_encoder(encoder, encoder_weights, encoder_cut, in_channels)
     return UNet(body, num_classes, in_channels=in_channels, blur=blur, blur_final=blur_final,
-                self_attention=self_attention, y_range=y_range, last_cross=last_cross, norm=norm)
+                self_attention=self_attention, y_range=y_range, last_cross=last_cross, norm=norm,
+                residual=residual)
