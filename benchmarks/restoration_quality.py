@@ -40,7 +40,8 @@ def generator_from(checkpoint: str) -> tuple[torch.nn.Module, str]:
     options = saved["hyper_parameters"]
     upsample = saved.get("datamodule_hyper_parameters", {}).get("upsample", "bilinear")
     net = unet(options["encoder"], 3, None, options["encoder_cut"], 3, blur=options["blur"],
-               self_attention=options["self_attention"], norm=options["norm"], y_range=tuple(options["y_range"]))
+               self_attention=options["self_attention"], norm=options["norm"], y_range=tuple(options["y_range"]),
+               residual=options.get("residual", False))
     load_part(net, checkpoint, "generator", "--checkpoint")
     return net.eval(), upsample
 
@@ -52,7 +53,7 @@ def validation_batches(args: argparse.Namespace, upsample: str) -> list[dict]:
         draw_quality=not args.no_text, upsample=upsample,
     )
     datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule.setup("validate")
     return [datamodule.on_after_batch_transfer(batch, 0) for batch in datamodule.val_dataloader()]
 
 

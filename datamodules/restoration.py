@@ -142,7 +142,8 @@ class RestorationDataModule(pl.LightningDataModule):
             )
 
     def setup(self, stage: str) -> None:
-        if self.train_set is not None or stage == "predict":
+        needs_train = stage == "fit"  # validate/test read the held-out photos only
+        if stage == "predict" or (self.val_set is not None and (self.train_set is not None or not needs_train)):
             return
         photos = list_images(self.hparams.data_dir, "--data.data_dir")
         usable = [p for p in photos if (self.damaged_dir / f"{p.stem}.jpg").exists()]
@@ -163,7 +164,8 @@ class RestorationDataModule(pl.LightningDataModule):
             additional_targets={"target": "image"},
         )
         val_transform = A.Compose([A.CenterCrop(size, size)], additional_targets={"target": "image"})
-        self.train_set = PairDataset(self._load_pairs(train_files), [p.name for p in train_files], train_transform)
+        if needs_train:
+            self.train_set = PairDataset(self._load_pairs(train_files), [p.name for p in train_files], train_transform)
         self.val_set = PairDataset(self._load_pairs(val_files), [p.name for p in val_files], val_transform)
 
     def _load_pairs(self, files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:

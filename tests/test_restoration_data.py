@@ -74,6 +74,19 @@ def test_split_is_seeded(photos, tmp_path):
     assert names(1) == names(1) != names(2)
 
 
+def test_validate_loads_only_the_held_out_photos_with_the_same_split(photos, tmp_path):
+    options = dict(data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=64, val_fraction=0.25,
+                   crappify_workers=1)
+    for_fit, for_validate = RestorationDataModule(**options), RestorationDataModule(**options)
+    for datamodule, stage in ((for_fit, "fit"), (for_validate, "validate")):
+        datamodule.prepare_data()
+        datamodule.setup(stage)
+    assert for_validate.train_set is None  # the training pairs are never decoded
+    assert for_validate.val_set.names == for_fit.val_set.names
+    for_validate.setup("fit")  # a later fit still gets its training pairs
+    assert len(for_validate.train_set) == len(for_fit.train_set)
+
+
 def test_empty_folder_and_bad_options(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="holds no images"):
