@@ -34,6 +34,8 @@ class GANModule(pl.LightningModule):
         self_attention: generator self-attention.
         norm: generator decoder norm.
         y_range: generator output range.
+        residual: the generator corrects its input (``UNet(residual=True)``); must match the
+            generator checkpoint, whose weights fit either way.
         critic_features: critic width.
         critic_blocks: critic stride-2 stages.
         critic_dropout: critic dropout.
@@ -56,6 +58,7 @@ class GANModule(pl.LightningModule):
         self_attention: bool = True,
         norm: NormType = "weight",
         y_range: tuple[float, float] = (-3.0, 3.0),
+        residual: bool = False,
         critic_features: int = 64,
         critic_blocks: int = 3,
         critic_dropout: float = 0.15,
@@ -70,7 +73,8 @@ class GANModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["switcher"])
         self.automatic_optimization = False
         self.generator = unet(encoder, in_channels, None, encoder_cut, in_channels, blur=blur,
-                              self_attention=self_attention, norm=norm, y_range=tuple(y_range))
+                              self_attention=self_attention, norm=norm, y_range=tuple(y_range),
+                              residual=residual)
         self.critic = gan_critic(in_channels, critic_features, critic_blocks, critic_dropout)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator.to(memory_format=self.memory_format)

@@ -93,14 +93,16 @@ def test_critic_accuracy_reads_the_sign_of_the_mean_patch_logit():
     assert critic.val_acc.compute().item() == 1.0
 
 
-def test_gan_loads_pretrained_parts_and_round_trips(tmp_path):
-    generator = RestorationModule(**SMALL, grid_size=0)
+@pytest.mark.parametrize("residual", [False, True], ids=["plain", "residual"])
+def test_gan_loads_pretrained_parts_and_round_trips(tmp_path, residual):
+    generator = RestorationModule(**SMALL, residual=residual, grid_size=0)
     critic = CriticModule(features=8)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False)
     for name, module in (("generator", generator), ("critic", critic)):
         trainer.strategy.connect(module)
         trainer.save_checkpoint(tmp_path / f"{name}.ckpt")
-    gan = GANModule(str(tmp_path / "generator.ckpt"), str(tmp_path / "critic.ckpt"), **SMALL, critic_features=8)
+    gan = GANModule(str(tmp_path / "generator.ckpt"), str(tmp_path / "critic.ckpt"), **SMALL, residual=residual,
+                    critic_features=8)
     gan.setup("fit")
     images = torch.randn(1, 3, 64, 64)
     generator.eval(), gan.eval()
