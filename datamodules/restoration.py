@@ -62,7 +62,7 @@ class RestorationDataModule(pl.LightningDataModule):
     ``prepare_data`` damages every photo once into ``cache_dir`` (see ``datamodules.crappify``);
     ``setup`` loads the pairs into memory at the working size: the original with its short side
     resized to ``image_size``, the damaged copy upsampled (bilinear by default) to exactly the same size.
-    Training crops, flips and slightly rotates/zooms input and target together.
+    Training crops, flips and (optionally) slightly rotates/zooms input and target together.
 
     An unreadable photo is reported by name in a warning and left out; the rest go on. A folder
     with no readable photo is an error.
@@ -70,7 +70,11 @@ class RestorationDataModule(pl.LightningDataModule):
     Args:
         data_dir: folder of good photos (never modified).
         cache_dir: where damaged copies are written; a sub-folder per degradation setting.
-        image_size: side of the square crops the model sees (the lesson: 128, then 256).
+        image_size: the working size: photos are resized to this short side and validated on
+            centre crops of this side (the lesson: 128, then 256).
+        crop_size: side of the random training crops (``image_size`` when None). Crops smaller
+            than the working size keep its degradation (the same upsampling factor) and make
+            each update cheaper, so an epoch-limited budget buys more updates.
         batch_size: training batch size.
         eval_batch_size: validation/predict batch size.
         val_fraction: share of photos held out for validation, chosen by ``split_seed``.
@@ -79,7 +83,10 @@ class RestorationDataModule(pl.LightningDataModule):
         quality_min: lowest JPEG quality of the damage.
         quality_max: highest JPEG quality of the damage (equal to ``quality_min`` for a fixed one).
         draw_quality: write the JPEG quality on the image (crappify); off for super-resolution.
-        augment: random crop, flip, rotation and zoom for training (centre crop otherwise).
+        augment: random crop and flip for training (centre crop otherwise).
+        zoom_rotate: with ``augment``, also zoom (1-1.25x) and rotate (up to 10 degrees) three
+            pairs in four. Resampling blurs the target as well, so the model learns to aim at
+            softer images than the originals: the super-resolution configs turn it off.
         crappify_workers: processes that build the cache.
         num_workers: DataLoader workers.
         predict_dir: folder of damaged images to restore with ``predict``.
@@ -94,6 +101,7 @@ class RestorationDataModule(pl.LightningDataModule):
         data_dir: str = "data/photos",
         cache_dir: str = "data/cache",
         image_size: int = 128,
+        crop_size: int | None = None,
         batch_size: int = 16,
         eval_batch_size: int = 32,
         val_fraction: float = 0.1,
@@ -103,6 +111,7 @@ class RestorationDataModule(pl.LightningDataModule):
         quality_max: int = 70,
         draw_quality: bool = True,
         augment: bool = True,
+        zoom_rotate: bool = True,
         crappify_workers: int = 2,
         num_workers: int = 0,
         predict_dir: str | None = None,
@@ -112,6 +121,10 @@ class RestorationDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         if not 0 < val_fraction < 1:
             raise UserInputError(f"--data.val_fraction must be between 0 and 1, not {val_fraction}.")
+        if crop_size is not None and not 0 < crop_size <= image_size:
+            raise UserInputError(
+                f"--data.crop_size must be between 1 and --data.image_size ({image_size}), not {crop_size}."
+            )
         if upsample not in _RESAMPLE:
             raise UserInputError(f"--data.upsample must be one of {sorted(_RESAMPLE)}, not {upsample!r}.")
         if not 1 <= quality_min <= quality_max <= 95:
@@ -154,13 +167,11 @@ class RestorationDataModule(pl.LightningDataModule):
                 f"(nothing in {self.damaged_dir})."
             )
         train_files, val_files = split_by_seed(usable, self.hparams.val_fraction, self.hparams.split_seed)
-        size = self.hparams.image_size
+        size, crop = self.hparams.image_size, self.hparams.crop_size or self.hparams.image_size
+        zoom_rotate = [A.Affine(scale=(1.0, 1.25), rotate=(-10, 10), p=0.75)] if self.hparams.zoom_rotate else []
         train_transform = A.Compose(
-            [
-                A.Affine(scale=(1.0, 1.25), rotate=(-10, 10), p=0.75),
-                A.RandomCrop(size, size),
-                A.HorizontalFlip(),
-            ] if self.hparams.augment else [A.CenterCrop(size, size)],
+            [*zoom_rotate, A.RandomCrop(crop, crop), A.HorizontalFlip()]
+            if self.hparams.augment else [A.CenterCrop(size, size)],
             additional_targets={"target": "image"},
         )
         val_transform = A.Compose([A.CenterCrop(size, size)], additional_targets={"target": "image"})

@@ -181,7 +181,8 @@ def test_restore_gan_config(photos, tmp_path, monkeypatch):
     assert cli.trainer.state.finished
 
 
-SUPERRES_TINY = ["--model.encoder_weights", "null", "--model.feature_weights", "null", *RESTORE_DATA]
+SUPERRES_TINY = ["--model.encoder_weights", "null", "--model.feature_weights", "null",
+                 "--model.init_checkpoint", "null", *RESTORE_DATA]
 
 
 def test_superres_config_trains_without_touching_the_extractor(photos, tmp_path, monkeypatch):
@@ -214,13 +215,18 @@ def test_extractor_weights_are_bit_identical_after_training(photos, tmp_path, mo
     assert any(not torch.equal(v, cli.model.generator.state_dict()[k]) for k, v in generator_before.items())
 
 
-def test_superres_256_starts_from_the_128_checkpoint(photos, tmp_path, monkeypatch):
+@pytest.mark.parametrize("config", ["superres_256_mse.yaml", "superres_256.yaml"])
+def test_superres_256_starts_from_a_checkpoint(config, photos, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = RestorationModule(**SMALL, encoder_weights=None, grid_size=0)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(tmp_path / "small.ckpt")
-    cli = cli_main(["fit", "--config", str(CONFIGS / "superres_256.yaml"), "--data.data_dir", str(photos),
-                    "--data.cache_dir", "cache", *SUPERRES_TINY,
+    cli = cli_main(["fit", "--config", str(CONFIGS / config), "--data.data_dir", str(photos),
+                    "--data.cache_dir", "cache", *SUPERRES_TINY, "--data.image_size", "128", "--data.crop_size", "64",
                     "--model.init_checkpoint", str(tmp_path / "small.ckpt"), "--trainer.fast_dev_run", "1"])
     assert cli.trainer.state.finished
+    # One small optimizer step away from the checkpoint's weights, not from a fresh initialisation.
+    saved = dict(model.generator.named_parameters())
+    moved = max(float((value - saved[key]).abs().max()) for key, value in cli.model.generator.named_parameters())
+    assert moved < 0.01

@@ -112,3 +112,47 @@ def test_upsample_changes_only_the_damaged_input(photos, tmp_path):
     bilinear, bicubic = validation_pairs("bilinear"), validation_pairs("bicubic")
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(bilinear, bicubic, strict=True))  # same originals
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(bilinear, bicubic, strict=True))
+
+
+def _is_window_of(crop: np.ndarray, image: np.ndarray) -> bool:
+    """Whether ``crop`` is an exact window of ``image`` or of its mirror image."""
+    size_y, size_x = crop.shape[:2]
+    for candidate in (image, image[:, ::-1]):
+        for y in range(candidate.shape[0] - size_y + 1):
+            for x in range(candidate.shape[1] - size_x + 1):
+                if np.array_equal(candidate[y : y + size_y, x : x + size_x], crop):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("zoom_rotate", [False, True])
+def test_zoom_rotate_is_the_only_augmentation_that_resamples_the_target(zoom_rotate, photos, tmp_path):
+    datamodule = RestorationDataModule(
+        data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=48, crappify_workers=1,
+        zoom_rotate=zoom_rotate,
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    dataset = datamodule.train_set
+    exact = [_is_window_of(dataset[i]["target"].numpy(), dataset.pairs[i][1]) for i in range(len(dataset))]
+    # Without zoom/rotation every target is a plain crop of the original, pixel for pixel; with it
+    # (three pairs in four) most are resampled.
+    assert all(exact) if not zoom_rotate else not all(exact)
+
+
+def test_crop_size_shrinks_training_crops_only(photos, tmp_path):
+    datamodule = RestorationDataModule(
+        data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=64, crop_size=32, batch_size=4,
+        eval_batch_size=4, crappify_workers=1, zoom_rotate=False,
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    train = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
+    val = datamodule.on_after_batch_transfer(next(iter(datamodule.val_dataloader())), 0)
+    assert train["input"].shape == train["target"].shape == (4, 3, 32, 32)
+    assert val["input"].shape[1:] == val["target"].shape[1:] == (3, 64, 64)
+    # A crop of the working-size pair, so the damage is still that of the 64 px upsampling.
+    sample = datamodule.train_set[0]
+    assert _is_window_of(sample["target"].numpy(), datamodule.train_set.pairs[0][1])
+    with pytest.raises(UserInputError, match="--data.crop_size"):
+        RestorationDataModule(image_size=64, crop_size=96)
