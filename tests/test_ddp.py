@@ -45,7 +45,8 @@ TINY_RUNS = {
         "--model.critic_features", "8"), strategy="ddp_find_unused_parameters_true"),
     "superres": TinyRun("photos", extra=(
         *PHOTO_PAIRS, "--model.encoder_weights", "null", "--model.feature_weights", "null",
-        "--model.init_checkpoint", "null"), strategy="ddp_find_unused_parameters_true"),
+        "--model.init_checkpoint", "null", "--data.crop_size", "null",
+        "--trainer.check_val_every_n_epoch", "1"), strategy="ddp_find_unused_parameters_true"),
     "wgan": TinyRun("photos", extra=("--data.batch_size", "2", "--data.num_workers", "0"),
                     strategy="ddp_find_unused_parameters_true", validates=False),
 }
