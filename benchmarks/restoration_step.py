@@ -16,8 +16,9 @@ the benchmark times what ``cli.py fit`` trains:
 Both loops build the model the same way, draw the same batches from the datamodule's
 ``train_dataloader`` (``on_after_batch_transfer`` applied), use the optimizers and schedule of the
 module's ``configure_optimizers`` with the same settings and the same memory format, and do the
-same work per step. Lightning runs with the config's TensorBoard logging interval and progress
-bar, as ``cli.py fit`` would. Each run takes 2 warm-up steps, then times ``--steps``; the two
+same work per step. Lightning runs with the config's TensorBoard logging interval, progress
+bar and precision, as ``cli.py fit`` would; under ``bf16-mixed`` the plain step runs inside
+``torch.autocast`` with bfloat16, as Lightning's does. Each run takes 2 warm-up steps, then times ``--steps``; the two
 alternate for ``--rounds`` rounds in one process. The U-Nets train in their unfrozen phase
 (``frozen_epochs`` 0), so every parameter gets a gradient; ``init_checkpoint`` is dropped, as
 weights do not change the cost of a step. ``--encoder_weights`` and ``--feature_weights`` (local
@@ -283,6 +284,11 @@ def fresh_plain_model(args, options: dict, device: torch.device, total_steps: in
     return model, PLAIN_STEPS[args.module](model, total_steps)
 
 
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """The plain loop's counterpart of Lightning's precision setting (full or bf16 mixed)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+
+
 def progress_refresh(trainer_config: dict) -> int:
     """The config's progress-bar refresh rate: the bar's cost is part of what Lightning adds."""
     for callback in trainer_config.get("callbacks", []):
@@ -297,7 +303,8 @@ def lightning_epoch(args, options: dict, trainer_config: dict, datamodule, steps
     trainer = pl.Trainer(
         max_epochs=1, limit_train_batches=steps + WARMUP, limit_val_batches=0, num_sanity_val_steps=0,
         accelerator=args.accelerator, devices=1, log_every_n_steps=trainer_config["log_every_n_steps"],
-        enable_checkpointing=False, logger=pl.loggers.TensorBoardLogger("/tmp/lesson7-bench", name=args.module),
+        precision=args.precision, enable_checkpointing=False,
+        logger=pl.loggers.TensorBoardLogger("/tmp/lesson7-bench", name=args.module),
         callbacks=[timer, pl.callbacks.TQDMProgressBar(refresh_rate=progress_refresh(trainer_config))],
         enable_model_summary=False,
     )
@@ -314,7 +321,8 @@ def plain_epoch(args, options: dict, datamodule, steps: int, device: torch.devic
             started = time.perf_counter()
         if index == steps + WARMUP:
             break
-        step_fn(datamodule.on_after_batch_transfer(to_device(batch, device), 0))
+        with autocast(args.precision, device):
+            step_fn(datamodule.on_after_batch_transfer(to_device(batch, device), 0))
         timed += index >= WARMUP
     synchronize(device)
     return time.perf_counter() - started, timed
@@ -342,7 +350,8 @@ def peak_memory(args, options: dict, datamodule, device: torch.device) -> str:
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         for batch in batches:
-            step_fn(batch)
+            with autocast(args.precision, device):
+                step_fn(batch)
         synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
         return (f"peak memory ({what}): {peak / 2**20:.0f} MiB (torch.cuda.max_memory_allocated; "
@@ -351,7 +360,8 @@ def peak_memory(args, options: dict, datamodule, device: torch.device) -> str:
     unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     for batch in batches:
-        step_fn(batch)
+        with autocast(args.precision, device):
+            step_fn(batch)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     caveat = ("peak mark reset to the current RSS first" if reset
               else "peak mark not resettable here: an earlier, higher peak hides part of the step's")
@@ -399,6 +409,9 @@ def main() -> None:
         switcher = config["model"]["init_args"].get("switcher") or {}
         fixed = switcher.get("class_path", "").endswith("FixedSwitcher")
         args.critic_steps = switcher.get("init_args", {}).get("critic_steps", 5) if fixed else 1
+    args.precision = str(config["trainer"].get("precision", "32-true"))
+    if args.precision not in ("32-true", "32", "bf16-mixed"):
+        raise SystemExit(f"{config_name}: precision {args.precision} is not supported here (32-true or bf16-mixed).")
     device = torch.device(args.accelerator)
 
     datamodule = build_datamodule(args, config)
@@ -416,7 +429,8 @@ def main() -> None:
                      lambda: plain_epoch(args, options, datamodule, args.steps, device), args.rounds)
     switching = f", {args.critic_steps} critic step(s) per generator step" if args.module in GANS else ""
     print(f"{args.module} ({config_name}{switching}), {args.image_size}x{args.image_size}, bs {args.batch_size}, "
-          f"{args.steps} timed steps x {args.rounds} rounds, {args.accelerator}, {torch.get_num_threads()} threads")
+          f"{args.precision}, {args.steps} timed steps x {args.rounds} rounds, {args.accelerator}, "
+          f"{torch.get_num_threads()} threads")
     if memory:
         print(memory)
     print_seconds_per_step(result)

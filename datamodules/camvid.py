@@ -18,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.camvid_download import CAMVID_CODES, download_camvid, holds_camvid, read_codes
 from datamodules.image_files import list_images, load_image
 from modules.errors import UserInputError
 
@@ -138,6 +139,8 @@ class CamVidDataModule(pl.LightningDataModule):
 
     Args:
         data_dir: the CamVid folder.
+        download: when ``data_dir`` holds no CamVid, fetch fast.ai's (the lesson's 32 classes,
+            600 MB, checked by MD5; see ``datamodules.camvid_download``) into it.
         batch_size: training batch size.
         eval_batch_size: validation/test batch size.
         image_size: (height, width) every frame and mask is resized to when loaded; None keeps the
@@ -158,6 +161,7 @@ class CamVidDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/camvid",
+        download: bool = False,
         batch_size: int = 8,
         eval_batch_size: int = 4,
         image_size: tuple[int, int] | None = None,
@@ -172,10 +176,10 @@ class CamVidDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         root = Path(data_dir)
-        self.layout = "fastai" if (root / "codes.txt").is_file() else "segnet"
+        self.will_download = download and not holds_camvid(root)
+        self.layout = "fastai" if (root / "codes.txt").is_file() or self.will_download else "segnet"
         if self.layout == "fastai":
-            self.class_names = tuple(line.strip() for line in (root / "codes.txt").read_text().splitlines()
-                                     if line.strip())
+            self.class_names = CAMVID_CODES if self.will_download else read_codes(root)
             self.ignore_index = self.class_names.index("Void") if "Void" in self.class_names else -100
         else:
             self.class_names = SEGNET_CLASSES
@@ -186,13 +190,21 @@ class CamVidDataModule(pl.LightningDataModule):
             self.palette[self.ignore_index] = 0  # Void is black in every layout
         self.splits: dict[str, SegmentationDataset] = {}
 
+    def prepare_data(self) -> None:
+        root = Path(self.hparams.data_dir)
+        if self.will_download and not holds_camvid(root):
+            download_camvid(root)
+
     # -- finding files --------------------------------------------------------------------------
 
     def _pairs(self, split: str) -> list[tuple[Path, Path]] | None:
         """(image, mask) paths of a split; None when the layout has no such split."""
         root = Path(self.hparams.data_dir)
         if not root.is_dir():
-            raise UserInputError(f"--data.data_dir: folder {root} does not exist.")
+            raise UserInputError(
+                f"--data.data_dir: folder {root} does not exist. With network access, --data.download true "
+                "fetches fast.ai's CamVid there."
+            )
         if self.layout == "segnet":
             folder = {"fit": "train", "validate": "val", "test": "test"}[split]
             if split == "test" and not (root / folder).is_dir():

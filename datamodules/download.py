@@ -2,9 +2,11 @@
 
 import hashlib
 import os
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -45,3 +47,28 @@ def download_verified(urls: list[str], destination: Path, md5: str, timeout: flo
             if os.path.exists(temporary):
                 os.remove(temporary)
     raise OSError("; ".join(failures))
+
+
+def unpack_tar(archive: Path, folder: Path, destination_of: Callable[[str], str | None]) -> int:
+    """Writes the regular files of a tar archive below ``folder``; returns how many were written.
+
+    ``destination_of`` maps a member's name to its path relative to ``folder``, or None to skip it.
+    A destination that would land outside ``folder`` (``..`` or an absolute path) is refused.
+
+    Raises:
+        OSError: a member's destination is outside ``folder``.
+    """
+    folder = folder.resolve()
+    written = 0
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            relative = destination_of(member.name) if member.isfile() else None
+            if relative is None:
+                continue
+            path = (folder / relative).resolve()
+            if not path.is_relative_to(folder):
+                raise OSError(f"{archive}: member {member.name} would be written outside {folder}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(tar.extractfile(member).read())
+            written += 1
+    return written

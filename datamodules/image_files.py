@@ -10,23 +10,25 @@ from modules.errors import UserInputError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def list_images(folder: str | Path, option: str) -> list[Path]:
+def list_images(folder: str | Path, option: str, hint: str = "") -> list[Path]:
     """Sorted image files directly inside ``folder``.
 
     Args:
         folder: the folder to list.
         option: the CLI option that named the folder, quoted in errors.
+        hint: a sentence appended to those errors (how to get the images).
 
     Raises:
         UserInputError: the folder is missing or holds no images.
     """
     folder = Path(folder)
+    hint = f" {hint}" if hint else ""
     if not folder.is_dir():
-        raise UserInputError(f"{option}: folder {folder} does not exist.")
+        raise UserInputError(f"{option}: folder {folder} does not exist.{hint}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise UserInputError(
-            f"{option}: folder {folder} holds no images (looked for {', '.join(IMAGE_SUFFIXES)})."
+            f"{option}: folder {folder} holds no images (looked for {', '.join(IMAGE_SUFFIXES)}).{hint}"
         )
     return files
 

@@ -15,9 +15,11 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.crappify import Degradation, crappify_folder
 from datamodules.image_files import list_images, load_image
 from datamodules.imagenet import denormalize, normalize_uint8
+from datamodules.pets import download_pet_photos, holds_images
 from modules.errors import UserInputError
 
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+_PHOTOS_HINT = "With network access, --data.download true fetches the lesson's Oxford-IIIT Pet photos there."
 
 
 def resize_short_side(image: np.ndarray, short_side: int, resample) -> np.ndarray:
@@ -69,6 +71,8 @@ class RestorationDataModule(pl.LightningDataModule):
 
     Args:
         data_dir: folder of good photos (never modified).
+        download: when ``data_dir`` holds no photos, fetch the lesson's Oxford-IIIT Pet photos
+            into it (7,390 photos, 790 MB, checked by MD5; see ``datamodules.pets``).
         cache_dir: where damaged copies are written; a sub-folder per degradation setting.
         image_size: the working size: photos are resized to this short side and validated on
             centre crops of this side (the lesson: 128, then 256).
@@ -83,10 +87,13 @@ class RestorationDataModule(pl.LightningDataModule):
         quality_min: lowest JPEG quality of the damage.
         quality_max: highest JPEG quality of the damage (equal to ``quality_min`` for a fixed one).
         draw_quality: write the JPEG quality on the image (crappify); off for super-resolution.
-        augment: random crop and flip for training (centre crop otherwise).
+        augment: random crop and flip for training (a centre crop of ``crop_size`` otherwise).
         zoom_rotate: with ``augment``, also zoom (1-1.25x) and rotate (up to 10 degrees) three
             pairs in four. Resampling blurs the target as well, so the model learns to aim at
             softer images than the originals: the super-resolution configs turn it off.
+        rotate90: with ``augment``, also flip vertically and turn by a multiple of 90 degrees, so
+            a pair appears in any of the square's eight orientations (as super-resolution models
+            are usually trained). These move pixels without resampling: the target stays sharp.
         crappify_workers: processes that build the cache.
         num_workers: DataLoader workers.
         predict_dir: folder of damaged images to restore with ``predict``.
@@ -99,6 +106,7 @@ class RestorationDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/photos",
+        download: bool = False,
         cache_dir: str = "data/cache",
         image_size: int = 128,
         crop_size: int | None = None,
@@ -112,6 +120,7 @@ class RestorationDataModule(pl.LightningDataModule):
         draw_quality: bool = True,
         augment: bool = True,
         zoom_rotate: bool = True,
+        rotate90: bool = False,
         crappify_workers: int = 2,
         num_workers: int = 0,
         predict_dir: str | None = None,
@@ -144,7 +153,9 @@ class RestorationDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         if self.trainer is not None and self.trainer.state.fn == "predict":
             return  # predicting reads only --data.predict_dir
-        photos = list_images(self.hparams.data_dir, "--data.data_dir")
+        if self.hparams.download and not holds_images(Path(self.hparams.data_dir)):
+            download_pet_photos(Path(self.hparams.data_dir))
+        photos = list_images(self.hparams.data_dir, "--data.data_dir", hint=_PHOTOS_HINT)
         problems = crappify_folder(
             photos, self.damaged_dir, self.hparams.split_seed, self.degradation, self.hparams.crappify_workers
         )
@@ -158,7 +169,7 @@ class RestorationDataModule(pl.LightningDataModule):
         needs_train = stage == "fit"  # validate/test read the held-out photos only
         if stage == "predict" or (self.val_set is not None and (self.train_set is not None or not needs_train)):
             return
-        photos = list_images(self.hparams.data_dir, "--data.data_dir")
+        photos = list_images(self.hparams.data_dir, "--data.data_dir", hint=_PHOTOS_HINT)
         usable = [p for p in photos if (self.damaged_dir / f"{p.stem}.jpg").exists()]
         self.skipped = [str(p) for p in photos if p not in usable]
         if not usable:
@@ -169,9 +180,10 @@ class RestorationDataModule(pl.LightningDataModule):
         train_files, val_files = split_by_seed(usable, self.hparams.val_fraction, self.hparams.split_seed)
         size, crop = self.hparams.image_size, self.hparams.crop_size or self.hparams.image_size
         zoom_rotate = [A.Affine(scale=(1.0, 1.25), rotate=(-10, 10), p=0.75)] if self.hparams.zoom_rotate else []
+        rotate90 = [A.VerticalFlip(), A.RandomRotate90()] if self.hparams.rotate90 else []
         train_transform = A.Compose(
-            [*zoom_rotate, A.RandomCrop(crop, crop), A.HorizontalFlip()]
-            if self.hparams.augment else [A.CenterCrop(size, size)],
+            [*zoom_rotate, A.RandomCrop(crop, crop), A.HorizontalFlip(), *rotate90]
+            if self.hparams.augment else [A.CenterCrop(crop, crop)],
             additional_targets={"target": "image"},
         )
         val_transform = A.Compose([A.CenterCrop(size, size)], additional_targets={"target": "image"})

@@ -8,7 +8,9 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 class ImageQualityMetrics(nn.Module):
     """torchmetrics PSNR (mean over images) and SSIM for outputs and for inputs, against targets.
 
-    All images in [0, 1]. The input scores are the baseline the model must beat.
+    All images in [0, 1]. The input scores are the baseline the model must beat. Scores are
+    computed in float32 even inside a mixed-precision step: under bf16 autocast SSIM's Gaussian
+    windows would run in bf16 and come out far too low.
     """
 
     def __init__(self):
@@ -19,10 +21,12 @@ class ImageQualityMetrics(nn.Module):
         self.ssim_input = StructuralSimilarityIndexMeasure(data_range=1.0)
 
     def update(self, output: torch.Tensor, damaged: torch.Tensor, target: torch.Tensor) -> None:
-        self.psnr(output, target)
-        self.ssim(output, target)
-        self.psnr_input(damaged, target)
-        self.ssim_input(damaged, target)
+        with torch.autocast(output.device.type, enabled=False):
+            output, damaged, target = output.float(), damaged.float(), target.float()
+            self.psnr(output, target)
+            self.ssim(output, target)
+            self.psnr_input(damaged, target)
+            self.ssim_input(damaged, target)
 
     def as_log_dict(self, split: str) -> dict:
         """Metric objects keyed by name, for ``LightningModule.log_dict`` (it computes and resets them)."""

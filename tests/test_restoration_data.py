@@ -114,15 +114,28 @@ def test_upsample_changes_only_the_damaged_input(photos, tmp_path):
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(bilinear, bicubic, strict=True))
 
 
-def _is_window_of(crop: np.ndarray, image: np.ndarray) -> bool:
-    """Whether ``crop`` is an exact window of ``image`` or of its mirror image."""
-    size_y, size_x = crop.shape[:2]
-    for candidate in (image, image[:, ::-1]):
-        for y in range(candidate.shape[0] - size_y + 1):
-            for x in range(candidate.shape[1] - size_x + 1):
-                if np.array_equal(candidate[y : y + size_y, x : x + size_x], crop):
-                    return True
-    return False
+def _turns(image: np.ndarray, rotate90: bool) -> list[np.ndarray]:
+    """``image`` and its mirror image; with ``rotate90``, all eight orientations of the square."""
+    mirrors = [image, image[:, ::-1]]
+    if not rotate90:
+        return mirrors
+    return [np.rot90(mirror, k) for mirror in mirrors for k in range(4)]
+
+
+def _placements(crop: np.ndarray, image: np.ndarray, rotate90: bool = False) -> set[tuple[int, int, int]]:
+    """(orientation, y, x) of every exact window of ``image``'s orientations (``_turns``) equal to ``crop``."""
+    found = set()
+    for turn, candidate in enumerate(_turns(image, rotate90)):
+        if any(size < crop_size for size, crop_size in zip(candidate.shape, crop.shape)):
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(candidate, crop.shape)  # (Y, X, 1, h, w, C)
+        ys, xs = np.nonzero((windows == crop).all(axis=(-3, -2, -1))[:, :, 0])
+        found.update((turn, int(y), int(x)) for y, x in zip(ys, xs))
+    return found
+
+
+def _is_window_of(crop: np.ndarray, image: np.ndarray, rotate90: bool = False) -> bool:
+    return bool(_placements(crop, image, rotate90))
 
 
 @pytest.mark.parametrize("zoom_rotate", [False, True])
@@ -140,6 +153,27 @@ def test_zoom_rotate_is_the_only_augmentation_that_resamples_the_target(zoom_rot
     assert all(exact) if not zoom_rotate else not all(exact)
 
 
+def test_rotate90_turns_pairs_into_all_eight_orientations_without_resampling(photos, tmp_path):
+    datamodule = RestorationDataModule(
+        data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=48, crappify_workers=1,
+        zoom_rotate=False, rotate90=True,
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    dataset = datamodule.train_set
+    samples = [dataset[i] for i in range(len(dataset)) for _ in range(4)]
+    originals = [dataset.pairs[i][1] for i in range(len(dataset)) for _ in range(4)]
+    # Every target is still a pixel-exact crop, of some orientation of the original ...
+    assert all(_is_window_of(s["target"].numpy(), o, rotate90=True) for s, o in zip(samples, originals))
+    # ... and input and target are cut and turned together.
+    for index in range(3):
+        sample, (damaged, original) = dataset[index], dataset.pairs[index]
+        target_at = _placements(sample["target"].numpy(), original, rotate90=True)
+        assert target_at & _placements(sample["input"].numpy(), damaged, rotate90=True)
+    # Some targets are turned beyond a horizontal flip (each does so with probability 3/4).
+    assert not all(_is_window_of(s["target"].numpy(), o) for s, o in zip(samples, originals))
+
+
 def test_crop_size_shrinks_training_crops_only(photos, tmp_path):
     datamodule = RestorationDataModule(
         data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=64, crop_size=32, batch_size=4,
@@ -154,5 +188,12 @@ def test_crop_size_shrinks_training_crops_only(photos, tmp_path):
     # A crop of the working-size pair, so the damage is still that of the 64 px upsampling.
     sample = datamodule.train_set[0]
     assert _is_window_of(sample["target"].numpy(), datamodule.train_set.pairs[0][1])
+    # Without augmentation the training crop is the centre one, still of crop_size.
+    datamodule.hparams.augment = False
+    datamodule.train_set = datamodule.val_set = None
+    datamodule.setup("fit")
+    target, original = datamodule.train_set[0]["target"].numpy(), datamodule.train_set.pairs[0][1]
+    top, left = (original.shape[0] - 32) // 2, (original.shape[1] - 32) // 2
+    assert np.array_equal(target, original[top : top + 32, left : left + 32])
     with pytest.raises(UserInputError, match="--data.crop_size"):
         RestorationDataModule(image_size=64, crop_size=96)

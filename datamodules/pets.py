@@ -1,0 +1,46 @@
+"""The lesson's restoration and super-resolution photos: Oxford-IIIT Pet, fetched on request.
+
+The archive is the one torchvision's ``OxfordIIITPet`` reads (7,390 photos of 37 breeds, about
+790 MB), checked against the same MD5. Only the photos are kept, flat in one folder, which is what
+``RestorationDataModule`` reads; the archive is deleted once unpacked.
+"""
+
+from pathlib import Path
+
+from datamodules.download import download_verified, unpack_tar
+from datamodules.image_files import IMAGE_SUFFIXES
+from modules.errors import UserInputError
+
+PET_IMAGES_URLS = ["https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz"]
+PET_IMAGES_MD5 = "5c4f3ee8e5d25df40f4fd59a7f44e54c"
+
+
+def holds_images(folder: Path) -> bool:
+    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def download_pet_photos(folder: Path, option: str = "--data.data_dir") -> None:
+    """Downloads the Oxford-IIIT Pet photos into ``folder`` (created if needed).
+
+    Raises:
+        UserInputError: no network, or the archive did not match its checksum; names ``option``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / ".oxford-iiit-pet-images.tar.gz"
+    try:
+        download_verified(PET_IMAGES_URLS, archive, PET_IMAGES_MD5, timeout=60.0)
+    except OSError as error:
+        raise UserInputError(
+            f"{option} {folder} holds no photos, and downloading the Oxford-IIIT Pet photos failed "
+            f"({error}). Point {option} at a folder of photos, or run once with network access."
+        ) from error
+    try:
+        unpack_tar(archive, folder, _photo_name)
+    finally:
+        archive.unlink()
+
+
+def _photo_name(member: str) -> str | None:
+    """The photos only, flat in the folder (the archive keeps them under ``images/``)."""
+    name = Path(member).name
+    return name if Path(name).suffix.lower() in IMAGE_SUFFIXES else None
