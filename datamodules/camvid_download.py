@@ -7,7 +7,7 @@ be built with the right number of outputs while only one process fetches the dat
 
 from pathlib import Path, PurePosixPath
 
-from datamodules.download import download_verified, unpack_tar
+from datamodules.download import download_and_unpack
 from modules.errors import UserInputError
 
 CAMVID_URLS = ["https://s3.amazonaws.com/fast-ai-imagelocal/camvid.tgz"]
@@ -36,19 +36,13 @@ def download_camvid(root: Path) -> None:
         UserInputError: no network, a checksum mismatch, or an archive whose classes are not
             ``CAMVID_CODES``; names ``--data.data_dir``.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / ".camvid.tgz"
     try:
-        download_verified(CAMVID_URLS, archive, CAMVID_MD5, timeout=60.0)
+        download_and_unpack(CAMVID_URLS, CAMVID_MD5, root, _below_top_folder)
     except OSError as error:
         raise UserInputError(
             f"--data.data_dir {root} holds no CamVid, and downloading fast.ai's CamVid failed ({error}). "
             "Point --data.data_dir at a CamVid folder, or run once with network access."
         ) from error
-    try:
-        unpack_tar(archive, root, _below_top_folder)
-    finally:
-        archive.unlink()
     if read_codes(root) != CAMVID_CODES:
         raise UserInputError(f"{root / 'codes.txt'} from {CAMVID_URLS[0]} does not list the expected 32 classes.")
 

@@ -72,3 +72,20 @@ def unpack_tar(archive: Path, folder: Path, destination_of: Callable[[str], str 
             path.write_bytes(tar.extractfile(member).read())
             written += 1
     return written
+
+
+def download_and_unpack(urls: list[str], md5: str, folder: Path, destination_of: Callable[[str], str | None]) -> None:
+    """Downloads a checksummed tar archive into ``folder``, unpacks it there, then deletes it.
+
+    See ``download_verified`` for the download and ``unpack_tar`` for ``destination_of``.
+
+    Raises:
+        OSError: no URL gave the archive, or a member would land outside ``folder``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / f".download-{md5}.tar"
+    download_verified(urls, archive, md5, timeout=60.0)
+    try:
+        unpack_tar(archive, folder, destination_of)
+    finally:
+        archive.unlink()

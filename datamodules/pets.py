@@ -7,7 +7,7 @@ The archive is the one torchvision's ``OxfordIIITPet`` reads (7,390 photos of 37
 
 from pathlib import Path
 
-from datamodules.download import download_verified, unpack_tar
+from datamodules.download import download_and_unpack
 from datamodules.image_files import IMAGE_SUFFIXES
 from modules.errors import UserInputError
 
@@ -25,19 +25,13 @@ def download_pet_photos(folder: Path, option: str = "--data.data_dir") -> None:
     Raises:
         UserInputError: no network, or the archive did not match its checksum; names ``option``.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    archive = folder / ".oxford-iiit-pet-images.tar.gz"
     try:
-        download_verified(PET_IMAGES_URLS, archive, PET_IMAGES_MD5, timeout=60.0)
+        download_and_unpack(PET_IMAGES_URLS, PET_IMAGES_MD5, folder, _photo_name)
     except OSError as error:
         raise UserInputError(
             f"{option} {folder} holds no photos, and downloading the Oxford-IIIT Pet photos failed "
             f"({error}). Point {option} at a folder of photos, or run once with network access."
         ) from error
-    try:
-        unpack_tar(archive, folder, _photo_name)
-    finally:
-        archive.unlink()
 
 
 def _photo_name(member: str) -> str | None:

@@ -5,6 +5,7 @@ import tarfile
 import pytest
 
 import datamodules.camvid_download as camvid_download
+import datamodules.download as download
 from datamodules.camvid import CamVidDataModule
 from datamodules.download import unpack_tar
 from modules.errors import UserInputError
@@ -26,7 +27,7 @@ def _fake_download(tmp_path, codes: tuple[str, ...]):
 
 def test_download_unpacks_fastai_camvid_and_knows_its_classes_beforehand(tmp_path, monkeypatch):
     # Labels 0..4 of the synthetic frames are valid among the 32 classes.
-    monkeypatch.setattr(camvid_download, "download_verified", _fake_download(tmp_path, camvid_download.CAMVID_CODES))
+    monkeypatch.setattr(download, "download_verified", _fake_download(tmp_path, camvid_download.CAMVID_CODES))
     root = tmp_path / "camvid"
     data = CamVidDataModule(str(root), download=True, batch_size=2)
     # Known before anything is fetched, so the CLI can size the model's head.
@@ -36,14 +37,14 @@ def test_download_unpacks_fastai_camvid_and_knows_its_classes_beforehand(tmp_pat
     data.setup("fit")
     assert len(data.splits["fit"]) == 4 and len(data.splits["validate"]) == 2
     # Present now: a second module reads it and downloads nothing.
-    monkeypatch.setattr(camvid_download, "download_verified", lambda *args, **kwargs: pytest.fail("downloaded again"))
+    monkeypatch.setattr(download, "download_verified", lambda *args, **kwargs: pytest.fail("downloaded again"))
     again = CamVidDataModule(str(root), download=True)
     again.prepare_data()
     assert again.num_classes == 32
 
 
 def test_download_with_other_classes_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(camvid_download, "download_verified", _fake_download(tmp_path, ("Road", "Sky", "Void")))
+    monkeypatch.setattr(download, "download_verified", _fake_download(tmp_path, ("Road", "Sky", "Void")))
     data = CamVidDataModule(str(tmp_path / "camvid"), download=True)
     with pytest.raises(UserInputError, match="codes.txt.*expected 32 classes"):
         data.prepare_data()
@@ -53,7 +54,7 @@ def test_download_without_network_names_the_option(tmp_path, monkeypatch):
     def offline(urls, destination, md5, timeout):
         raise OSError(f"{urls[0]}: Temporary failure in name resolution")
 
-    monkeypatch.setattr(camvid_download, "download_verified", offline)
+    monkeypatch.setattr(download, "download_verified", offline)
     data = CamVidDataModule(str(tmp_path / "camvid"), download=True)
     with pytest.raises(UserInputError, match=r"--data.data_dir .*camvid holds no CamVid.*name resolution"):
         data.prepare_data()

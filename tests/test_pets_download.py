@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import datamodules.download as download
 import datamodules.pets as pets
 from datamodules.restoration import RestorationDataModule
 from modules.errors import UserInputError
@@ -31,7 +32,7 @@ def _fake_archive(urls, destination, md5, timeout):
 
 
 def test_download_fills_an_empty_folder_with_the_photos_only(tmp_path, monkeypatch):
-    monkeypatch.setattr(pets, "download_verified", _fake_archive)
+    monkeypatch.setattr(download, "download_verified", _fake_archive)
     folder = tmp_path / "pets"
     datamodule = RestorationDataModule(data_dir=str(folder), cache_dir=str(tmp_path / "cache"), download=True,
                                        crappify_workers=1)
@@ -41,7 +42,7 @@ def test_download_fills_an_empty_folder_with_the_photos_only(tmp_path, monkeypat
     assert not (tmp_path / "outside.jpg").exists()
     assert len(list(datamodule.damaged_dir.iterdir())) == 3
     # A folder that already holds photos is never downloaded into again.
-    monkeypatch.setattr(pets, "download_verified", lambda *args, **kwargs: pytest.fail("downloaded again"))
+    monkeypatch.setattr(download, "download_verified", lambda *args, **kwargs: pytest.fail("downloaded again"))
     datamodule.prepare_data()
 
 
@@ -49,7 +50,7 @@ def test_download_without_network_names_the_option(tmp_path, monkeypatch):
     def offline(urls, destination, md5, timeout):
         raise OSError(f"{urls[0]}: Temporary failure in name resolution")
 
-    monkeypatch.setattr(pets, "download_verified", offline)
+    monkeypatch.setattr(download, "download_verified", offline)
     datamodule = RestorationDataModule(data_dir=str(tmp_path / "pets"), download=True)
     with pytest.raises(UserInputError, match=r"--data.data_dir .*pets holds no photos.*name resolution"):
         datamodule.prepare_data()
