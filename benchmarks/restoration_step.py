@@ -281,12 +281,14 @@ def fresh_plain_model(args, options: dict, device: torch.device, total_steps: in
     model = build_model(args, options)
     model.setup("fit")  # GANModule loads its pretrained parts here
     model.to(device).train()
-    return model, PLAIN_STEPS[args.module](model, total_steps)
+    step_fn = PLAIN_STEPS[args.module](model, total_steps)
 
+    def step_in_precision(batch: dict) -> None:
+        """The plain loop's counterpart of Lightning's precision setting (full or bf16 mixed)."""
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16-mixed"):
+            step_fn(batch)
 
-def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """The plain loop's counterpart of Lightning's precision setting (full or bf16 mixed)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
+    return model, step_in_precision
 
 
 def progress_refresh(trainer_config: dict) -> int:
@@ -321,8 +323,7 @@ def plain_epoch(args, options: dict, datamodule, steps: int, device: torch.devic
             started = time.perf_counter()
         if index == steps + WARMUP:
             break
-        with autocast(args.precision, device):
-            step_fn(datamodule.on_after_batch_transfer(to_device(batch, device), 0))
+        step_fn(datamodule.on_after_batch_transfer(to_device(batch, device), 0))
         timed += index >= WARMUP
     synchronize(device)
     return time.perf_counter() - started, timed
@@ -350,8 +351,7 @@ def peak_memory(args, options: dict, datamodule, device: torch.device) -> str:
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
         for batch in batches:
-            with autocast(args.precision, device):
-                step_fn(batch)
+            step_fn(batch)
         synchronize(device)
         peak = torch.cuda.max_memory_allocated(device)
         return (f"peak memory ({what}): {peak / 2**20:.0f} MiB (torch.cuda.max_memory_allocated; "
@@ -360,8 +360,7 @@ def peak_memory(args, options: dict, datamodule, device: torch.device) -> str:
     unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     for batch in batches:
-        with autocast(args.precision, device):
-            step_fn(batch)
+        step_fn(batch)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     caveat = ("peak mark reset to the current RSS first" if reset
               else "peak mark not resettable here: an earlier, higher peak hides part of the step's")

@@ -49,8 +49,8 @@ def download_verified(urls: list[str], destination: Path, md5: str, timeout: flo
     raise OSError("; ".join(failures))
 
 
-def unpack_tar(archive: Path, folder: Path, destination_of: Callable[[str], str | None]) -> int:
-    """Writes the regular files of a tar archive below ``folder``; returns how many were written.
+def unpack_tar(archive: Path, folder: Path, destination_of: Callable[[str], str | None]) -> None:
+    """Writes the regular files of a tar archive below ``folder``.
 
     ``destination_of`` maps a member's name to its path relative to ``folder``, or None to skip it.
     A destination that would land outside ``folder`` (``..`` or an absolute path) is refused.
@@ -59,7 +59,6 @@ def unpack_tar(archive: Path, folder: Path, destination_of: Callable[[str], str 
         OSError: a member's destination is outside ``folder``.
     """
     folder = folder.resolve()
-    written = 0
     with tarfile.open(archive) as tar:
         for member in tar:
             relative = destination_of(member.name) if member.isfile() else None
@@ -70,8 +69,6 @@ def unpack_tar(archive: Path, folder: Path, destination_of: Callable[[str], str 
                 raise OSError(f"{archive}: member {member.name} would be written outside {folder}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(tar.extractfile(member).read())
-            written += 1
-    return written
 
 
 def download_and_unpack(urls: list[str], md5: str, folder: Path, destination_of: Callable[[str], str | None]) -> None:

@@ -10,6 +10,15 @@ from modules.errors import UserInputError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
+def has_image_suffix(name: str | Path) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def holds_images(folder: Path) -> bool:
+    """Whether ``folder`` exists and has at least one image file directly inside."""
+    return folder.is_dir() and any(has_image_suffix(p) and p.is_file() for p in folder.iterdir())
+
+
 def list_images(folder: str | Path, option: str, hint: str = "") -> list[Path]:
     """Sorted image files directly inside ``folder``.
 
@@ -25,7 +34,7 @@ def list_images(folder: str | Path, option: str, hint: str = "") -> list[Path]:
     hint = f" {hint}" if hint else ""
     if not folder.is_dir():
         raise UserInputError(f"{option}: folder {folder} does not exist.{hint}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.iterdir() if has_image_suffix(p) and p.is_file())
     if not files:
         raise UserInputError(
             f"{option}: folder {folder} holds no images (looked for {', '.join(IMAGE_SUFFIXES)}).{hint}"

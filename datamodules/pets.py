@@ -8,15 +8,11 @@ The archive is the one torchvision's ``OxfordIIITPet`` reads (7,390 photos of 37
 from pathlib import Path
 
 from datamodules.download import download_and_unpack
-from datamodules.image_files import IMAGE_SUFFIXES
+from datamodules.image_files import has_image_suffix
 from modules.errors import UserInputError
 
 PET_IMAGES_URLS = ["https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz"]
 PET_IMAGES_MD5 = "5c4f3ee8e5d25df40f4fd59a7f44e54c"
-
-
-def holds_images(folder: Path) -> bool:
-    return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
 
 
 def download_pet_photos(folder: Path, option: str = "--data.data_dir") -> None:
@@ -37,4 +33,4 @@ def download_pet_photos(folder: Path, option: str = "--data.data_dir") -> None:
 def _photo_name(member: str) -> str | None:
     """The photos only, flat in the folder (the archive keeps them under ``images/``)."""
     name = Path(member).name
-    return name if Path(name).suffix.lower() in IMAGE_SUFFIXES else None
+    return name if has_image_suffix(name) else None

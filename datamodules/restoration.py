@@ -13,9 +13,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.crappify import Degradation, crappify_folder
-from datamodules.image_files import list_images, load_image
+from datamodules.image_files import holds_images, list_images, load_image
 from datamodules.imagenet import denormalize, normalize_uint8
-from datamodules.pets import download_pet_photos, holds_images
+from datamodules.pets import download_pet_photos
 from modules.errors import UserInputError
 
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}

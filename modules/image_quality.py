@@ -23,10 +23,10 @@ class ImageQualityMetrics(nn.Module):
     def update(self, output: torch.Tensor, damaged: torch.Tensor, target: torch.Tensor) -> None:
         with torch.autocast(output.device.type, enabled=False):
             output, damaged, target = output.float(), damaged.float(), target.float()
-            self.psnr(output, target)
-            self.ssim(output, target)
-            self.psnr_input(damaged, target)
-            self.ssim_input(damaged, target)
+            self.psnr.update(output, target)
+            self.ssim.update(output, target)
+            self.psnr_input.update(damaged, target)
+            self.ssim_input.update(damaged, target)
 
     def as_log_dict(self, split: str) -> dict:
         """Metric objects keyed by name, for ``LightningModule.log_dict`` (it computes and resets them)."""

@@ -153,7 +153,7 @@ def test_zoom_rotate_is_the_only_augmentation_that_resamples_the_target(zoom_rot
     assert all(exact) if not zoom_rotate else not all(exact)
 
 
-def test_rotate90_turns_pairs_into_all_eight_orientations_without_resampling(photos, tmp_path):
+def test_rotate90_turns_pairs_together_without_resampling(photos, tmp_path):
     datamodule = RestorationDataModule(
         data_dir=str(photos), cache_dir=str(tmp_path / "cache"), image_size=48, crappify_workers=1,
         zoom_rotate=False, rotate90=True,
