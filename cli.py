@@ -1,5 +1,6 @@
 """Command line for every task: ``python cli.py {fit,validate,test,predict,lr_find} --config ...``."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -8,11 +9,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from modules.errors import UserInputError
+from common.errors import UserInputError
+from modules.checkpoints import read_checkpoint, upgrade_hyperparameters
 
 # Facts the model needs from its data; each is linked only where both classes have it.
-DATA_FACTS = ("num_classes", "in_channels", "vocab_size", "vocab", "ignore_index")
+DATA_FACTS = ("num_classes", "in_channels", "vocab_size", "vocab", "ignore_index", "class_names", "image_size")
+CONFIG_FLAGS = ("--config", "-c")
 
 
 class Lesson7Trainer(Trainer):
@@ -51,7 +55,12 @@ class Lesson7Trainer(Trainer):
 
 
 class Lesson7CLI(LightningCLI):
-    """LightningCLI with a checkpoint callback, data-to-model links and the ``lr_find`` subcommand."""
+    """LightningCLI with a checkpoint callback, data-to-model links and the ``lr_find`` subcommand.
+
+    Given ``--ckpt_path``, the model and data options stored in the checkpoint fill in what the
+    command line does not say: they override the config file, and options given on the command
+    line override them (Lightning's own CLI lets the checkpoint win over the command line).
+    """
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -71,6 +80,59 @@ class Lesson7CLI(LightningCLI):
         })
         for fact in DATA_FACTS:
             parser.link_arguments(f"data.{fact}", f"model.init_args.{fact}", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        super().parse_arguments(parser, args)
+        words = list(sys.argv[1:] if args is None else args)
+        subcommand = self.config.get("subcommand")
+        checkpoint = self._checkpoint_file(self.config[subcommand]) if subcommand else None
+        if checkpoint is None:
+            return
+        stored = read_checkpoint(checkpoint, "--ckpt_path")
+        sections = []
+        for key, hparams_key in (("model", "hyper_parameters"), ("data", "datamodule_hyper_parameters")):
+            hparams = upgrade_hyperparameters(stored.get(hparams_key) or {}) if key == "model" else dict(
+                stored.get(hparams_key) or {})
+            hparams.pop("_instantiator", None)
+            class_path = hparams.pop("_class_path", None)
+            if class_path:  # saved by this CLI: the class and every option it was built with
+                sections += [f"--{key}", json.dumps({"class_path": class_path, "init_args": hparams})]
+        # After the config files and before the other options: the command line wins.
+        at = _after_config_files(words, subcommand)
+        super().parse_arguments(parser, [*words[:at], *sections, *words[at:]])
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaced by ``parse_arguments``, which puts the command line above the checkpoint."""
+
+    def before_test(self) -> None:
+        if not is_overridden("test_step", self.model):
+            raise UserInputError(
+                f"{type(self.model).__name__} has no test: {getattr(self.model, 'no_test_reason', 'no test step')}."
+            )
+
+    @staticmethod
+    def _checkpoint_file(config) -> Path | None:
+        """The file ``--ckpt_path`` names; ``last`` is the newest ``last*.ckpt`` in the configs' checkpoint folders."""
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path in (None, "best", "hpc", "registry"):
+            return None
+        if ckpt_path != "last":
+            return Path(ckpt_path)
+        folders = {config.get(key, {}).get("dirpath") for key in ("checkpoint", "last_checkpoint")} - {None}
+        candidates = [path for folder in folders for path in Path(folder).glob("last*.ckpt")]
+        return max(candidates, key=lambda path: path.stat().st_mtime) if candidates else None
+
+
+def _after_config_files(words: list[str], subcommand: str) -> int:
+    """Index in ``words`` just after the subcommand and the last config file given after it."""
+    at = words.index(subcommand) + 1
+    for index in range(at, len(words)):
+        word = words[index]
+        if word in CONFIG_FLAGS:
+            at = index + 2
+        elif word.split("=", 1)[0] in CONFIG_FLAGS:
+            at = index + 1
+    return at
 
 
 def cli_main(args: list[str] | None = None, extra_callbacks: list | None = None) -> Lesson7CLI:

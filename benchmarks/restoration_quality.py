@@ -23,12 +23,12 @@ import argparse
 from pathlib import Path
 
 import torch
+from modules.checkpoint_parts import load_part
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchvision.utils import save_image
 
-from datamodules.imagenet import denormalize
+from common.imagenet import denormalize
 from datamodules.restoration import RestorationDataModule
-from modules.checkpoint_parts import load_part
 from modules.losses.feature_loss import FeatureLoss
 from modules.nets.unet import unet
 

@@ -5,7 +5,7 @@ import math
 import lightning.pytorch as pl
 import torch
 
-from modules.errors import UserInputError
+from common.errors import UserInputError
 
 
 class NonFiniteLossError(UserInputError):

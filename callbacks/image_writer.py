@@ -3,10 +3,17 @@
 from pathlib import Path
 
 import numpy as np
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
-from modules.errors import UserInputError
+from common.errors import UserInputError
+
+
+def to_image(image: torch.Tensor) -> Image.Image:
+    """A (3, H, W) tensor in [0, 1] as an 8-bit RGB image."""
+    array = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(np.ascontiguousarray(array))
 
 
 class ImageWriter(BasePredictionWriter):
@@ -25,12 +32,11 @@ class ImageWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        images = (prediction["image"].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        for path, image in zip(prediction["path"], images, strict=True):
+        for path, image in zip(prediction["path"], prediction["image"], strict=True):
             source = Path(path)
             if source.parent.resolve() == self.output_dir.resolve():
                 raise UserInputError(
                     f"The predict output folder {self.output_dir} is the input folder of {source}: "
                     "choose another output_dir so that no input is overwritten."
                 )
-            Image.fromarray(np.ascontiguousarray(image)).save(self.output_dir / f"{source.stem}.png")
+            to_image(image).save(self.output_dir / f"{source.stem}.png")

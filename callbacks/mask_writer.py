@@ -2,19 +2,29 @@
 
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
-from datamodules.camvid import default_palette
+
+def mask_image(mask: np.ndarray, size: tuple[int, int], palette: np.ndarray) -> Image.Image:
+    """A (H, W) class-index mask as a palette PNG image of ``size`` (height, width).
+
+    The image shows in colour and its pixel values are still the class indices, so it reads back
+    as labels. Masks predicted at another size are resized by nearest neighbour.
+    """
+    image = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), mode="P")
+    image.putpalette(np.asarray(palette, dtype=np.uint8).flatten().tolist())
+    height, width = size
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.NEAREST)
+    return image
 
 
 class SegmentationMaskWriter(BasePredictionWriter):
     """Saves each predicted mask as ``<output_dir>/<image stem>.png`` at its image's size.
 
-    The PNGs are palette images: they show in colour (the datamodule's palette, or a fixed one)
-    and their pixel values are still the class indices, so they can be read back as labels.
+    Colours come from the model's ``palette()`` (SegNet's CamVid colours, Void black).
 
     Args:
         output_dir: folder for the masks; created if needed.
@@ -27,19 +37,7 @@ class SegmentationMaskWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        palette = self._palette(trainer, pl_module)
+        palette = pl_module.palette().numpy()
         for path, mask, size in zip(prediction["path"], prediction["mask"].cpu().numpy(),
                                     prediction["size"].tolist()):
-            image = Image.fromarray(mask, mode="P")
-            image.putpalette(palette.flatten().tolist())
-            height, width = size
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.NEAREST)
-            image.save(self.output_dir / f"{Path(path).stem}.png")
-
-    @staticmethod
-    def _palette(trainer: pl.Trainer, pl_module: pl.LightningModule) -> np.ndarray:
-        colours = getattr(trainer.datamodule, "palette", None) if trainer.datamodule is not None else None
-        if colours is None:
-            colours = default_palette(pl_module.hparams.num_classes)
-        return np.asarray(colours, dtype=np.uint8)
+            mask_image(mask, tuple(size), palette).save(self.output_dir / f"{Path(path).stem}.png")

@@ -14,13 +14,19 @@ def rank_suffixed(path: Path, trainer: pl.Trainer) -> Path:
     return path.with_name(f"{path.stem}.rank{trainer.global_rank}{path.suffix}")
 
 
+def label_name(label: int, names: list[str] | None) -> str:
+    """A class index as its name, or as the index itself when the classes have no names."""
+    return str(names[label]) if names else str(label)
+
+
 class ClassificationCSVWriter(BasePredictionWriter):
     """Writes one CSV row per predicted image: file, label, probability.
 
     Args:
         output_file: the CSV to write; its folder is created. Under DDP each process writes
             ``<name>.rank<N>.csv``.
-        class_names: names to write instead of class indices.
+        class_names: names to write instead of class indices; by default the model's
+            ``class_names`` (which the classifier takes from its data), else the indices.
     """
 
     def __init__(self, output_file: str = "predictions/predictions.csv", class_names: list[str] | None = None):
@@ -34,8 +40,8 @@ class ClassificationCSVWriter(BasePredictionWriter):
         with open(path, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["file", "label", "probability"])
+            names = self.class_names or pl_module.hparams.get("class_names")
             for batch in predictions:
                 for file, label, probability in zip(batch["path"], batch["label"].tolist(),
                                                     batch["probability"].tolist()):
-                    name = self.class_names[label] if self.class_names else label
-                    writer.writerow([file, name, f"{probability:.4f}"])
+                    writer.writerow([file, label_name(label, names), f"{probability:.4f}"])

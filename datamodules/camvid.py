@@ -18,30 +18,16 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
+from common.errors import UserInputError
+from common.imagenet import denormalize, normalize_uint8
+from common.palettes import segmentation_palette
+from common.sizes import ImageSize, height_width
 from datamodules.camvid_download import CAMVID_CODES, download_camvid, holds_camvid, read_codes
 from datamodules.image_files import list_images, load_image
-from modules.errors import UserInputError
 
 SEGNET_CLASSES = (
     "Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
 )
-# SegNet's colour for each class, then black for Void.
-SEGNET_COLOURS = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
-)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def default_palette(num_classes: int) -> np.ndarray:
-    """A fixed (num_classes + 1, 3) uint8 colour table; the extra last row (black) is for Void.
-
-    The first 11 colours are SegNet's CamVid colours; more classes get fixed pseudo-random colours.
-    """
-    extra = np.random.default_rng(7).integers(32, 256, (max(num_classes - len(SEGNET_COLOURS), 0), 3))
-    colours = np.concatenate([np.array(SEGNET_COLOURS), extra])[:num_classes]
-    return np.concatenate([colours, [[0, 0, 0]]]).astype(np.uint8)
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -143,11 +129,12 @@ class CamVidDataModule(pl.LightningDataModule):
             600 MB, checked by MD5; see ``datamodules.camvid_download``) into it.
         batch_size: training batch size.
         eval_batch_size: validation/test batch size.
-        image_size: (height, width) every frame and mask is resized to when loaded; None keeps the
-            files' size (360x480 for CamVid; (180, 240) is the lesson's half size).
-        crop_size: (height, width) of the random training crop taken after scaling; None trains on
-            whole frames. Crops give full-resolution detail (thin poles and signs) at a fraction
-            of a full frame's cost; validation always sees whole frames.
+        image_size: size every frame and mask is resized to when loaded, (height, width) or a
+            square's side; None keeps the files' size (360x480 for CamVid; (180, 240) is the
+            lesson's half size).
+        crop_size: size of the random training crop taken after scaling, (height, width) or a
+            square's side; None trains on whole frames. Crops give full-resolution detail (thin
+            poles and signs) at a fraction of a full frame's cost; validation always sees whole frames.
         scale_range: random scale of training frames before cropping (1.0 keeps the size).
         rotate_degrees: random rotation of training frames, up to this many degrees either way.
         flip: random horizontal flips.
@@ -164,8 +151,8 @@ class CamVidDataModule(pl.LightningDataModule):
         download: bool = False,
         batch_size: int = 8,
         eval_batch_size: int = 4,
-        image_size: tuple[int, int] | None = None,
-        crop_size: tuple[int, int] | None = None,
+        image_size: ImageSize | None = None,
+        crop_size: ImageSize | None = None,
         scale_range: tuple[float, float] = (1.0, 1.0),
         rotate_degrees: float = 10.0,
         flip: bool = True,
@@ -179,15 +166,13 @@ class CamVidDataModule(pl.LightningDataModule):
         self.will_download = download and not holds_camvid(root)
         self.layout = "fastai" if (root / "codes.txt").is_file() or self.will_download else "segnet"
         if self.layout == "fastai":
-            self.class_names = CAMVID_CODES if self.will_download else read_codes(root)
+            self.class_names = list(CAMVID_CODES if self.will_download else read_codes(root))
             self.ignore_index = self.class_names.index("Void") if "Void" in self.class_names else -100
         else:
-            self.class_names = SEGNET_CLASSES
+            self.class_names = list(SEGNET_CLASSES)
             self.ignore_index = len(SEGNET_CLASSES)  # 11: Void
         self.num_classes = len(self.class_names)
-        self.palette = default_palette(self.num_classes)
-        if self.layout == "fastai" and 0 <= self.ignore_index < self.num_classes:
-            self.palette[self.ignore_index] = 0  # Void is black in every layout
+        self.palette = segmentation_palette(self.num_classes, self.ignore_index)
         self.splits: dict[str, SegmentationDataset] = {}
 
     def prepare_data(self) -> None:
@@ -235,7 +220,7 @@ class CamVidDataModule(pl.LightningDataModule):
         pairs = self._pairs(split)
         if pairs is None:
             return None
-        size = tuple(self.hparams.image_size) if self.hparams.image_size is not None else None
+        size = height_width(self.hparams.image_size) if self.hparams.image_size is not None else None
         with ThreadPoolExecutor(max_workers=2) as pool:  # PIL decodes outside the GIL
             loaded = list(pool.map(
                 lambda pair: _load_pair(*pair, size, self.num_classes, self.ignore_index), pairs
@@ -272,7 +257,7 @@ class CamVidDataModule(pl.LightningDataModule):
             steps.append(A.Rotate(limit=hp.rotate_degrees, border_mode=cv2.BORDER_CONSTANT, fill=0,
                                   fill_mask=void, p=0.75))
         if hp.crop_size is not None:
-            height, width = hp.crop_size
+            height, width = height_width(hp.crop_size)
             steps.append(A.RandomCrop(height, width, pad_if_needed=True, border_mode=cv2.BORDER_CONSTANT,
                                       fill=0, fill_mask=void))
         elif (low, high) != (1.0, 1.0):
@@ -299,19 +284,19 @@ class CamVidDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         if self.hparams.predict_dir is None:
             raise UserInputError("predict needs --data.predict_dir: a folder of images to segment.")
-        files = list_images(self.hparams.predict_dir, "--data.predict_dir")
-        size = tuple(self.hparams.image_size) if self.hparams.image_size is not None else None
+        return self.predict_loader(list_images(self.hparams.predict_dir, "--data.predict_dir"))
+
+    def predict_loader(self, files: list) -> DataLoader:
+        """Frames to segment, resized to ``image_size`` if set; also what the one-call predictor reads."""
+        size = height_width(self.hparams.image_size) if self.hparams.image_size is not None else None
         # One image per batch: folders mix sizes, and each mask is written at its image's size.
-        return DataLoader(PredictDataset(files, size), batch_size=1, shuffle=False)
+        return DataLoader(PredictDataset([Path(file) for file in files], size), batch_size=1, shuffle=False)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        mean = torch.tensor(IMAGENET_MEAN, device=batch["image"].device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=batch["image"].device).view(1, 3, 1, 1)
-        batch["image"] = (batch["image"].float().div_(255) - mean) / std  # (B, 3, H, W)
+        batch["image"] = normalize_uint8(batch["image"], channels_first=True)  # (B, 3, H, W)
         return batch
 
-    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def denormalize(images: torch.Tensor) -> torch.Tensor:
         """Undoes the normalisation, for showing images: (B, 3, H, W) in [0, 1]."""
-        mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
-        return (images * std + mean).clamp(0, 1)
+        return denormalize(images)

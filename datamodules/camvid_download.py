@@ -7,8 +7,8 @@ be built with the right number of outputs while only one process fetches the dat
 
 from pathlib import Path, PurePosixPath
 
+from common.errors import UserInputError
 from datamodules.download import download_and_unpack
-from modules.errors import UserInputError
 
 CAMVID_URLS = ["https://s3.amazonaws.com/fast-ai-imagelocal/camvid.tgz"]
 CAMVID_MD5 = "648371e4f3a833682afb39b08a3ce2aa"  # 598,913,237 bytes

@@ -4,8 +4,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from common.errors import UserInputError
 from datamodules.number_words import number_stream
-from modules.errors import UserInputError
 
 
 def stream_rows(tokens: torch.Tensor, rows: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
@@ -105,6 +105,10 @@ class HumanNumbersDataModule(pl.LightningDataModule):
         return self.val_dataloader()
 
     def predict_dataloader(self) -> DataLoader:
-        prompts = [self.encode(["xxbos", *prompt.split()]) for prompt in self.hparams.predict_prompts]
-        return DataLoader([{"tokens": p.unsqueeze(0), "prompt": text}
-                           for p, text in zip(prompts, self.hparams.predict_prompts, strict=True)], batch_size=None)
+        return self.predict_loader(self.hparams.predict_prompts)
+
+    def predict_loader(self, prompts: list[str]) -> DataLoader:
+        """Texts to continue, one at a time; also what the one-call predictor reads."""
+        items = [{"tokens": self.encode(["xxbos", *prompt.split()]).unsqueeze(0), "prompt": prompt}
+                 for prompt in prompts]
+        return DataLoader(items, batch_size=None)

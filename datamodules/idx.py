@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modules.errors import UserInputError
+from common.errors import UserInputError
 
 # IDX magic: two zero bytes, a type code (0x08 = unsigned byte), then the number of dimensions.
 _UNSIGNED_BYTE = 0x08

@@ -6,12 +6,12 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
+from common.errors import UserInputError
 from datamodules.augment import random_pad_crop
 from datamodules.batched import TensorBatchDataset, keep_batch
 from datamodules.download import download_verified
 from datamodules.idx import read_idx
 from datamodules.image_files import list_images, load_image
-from modules.errors import UserInputError
 
 # The canonical files and their MD5 sums (as torchvision lists them).
 MNIST_FILES = {
@@ -48,6 +48,7 @@ class MNISTDataModule(pl.LightningDataModule):
 
     num_classes = 10
     in_channels = 1
+    class_names = [str(digit) for digit in range(10)]
 
     def __init__(
         self,
@@ -153,10 +154,11 @@ class MNISTDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         if self.hparams.predict_dir is None:
             raise UserInputError("predict needs --data.predict_dir: a folder of digit images.")
-        files = list_images(self.hparams.predict_dir, "--data.predict_dir")
-        images = torch.stack([
-            torch.from_numpy(load_image(path, "L", size=(28, 28))) for path in files
-        ])
+        return self.predict_loader(list_images(self.hparams.predict_dir, "--data.predict_dir"))
+
+    def predict_loader(self, files: list) -> DataLoader:
+        """Digit images (white on black), resized to 28x28; also what the one-call predictor reads."""
+        images = torch.stack([torch.from_numpy(load_image(path, "L", size=(28, 28))) for path in files])
         dataset = TensorBatchDataset(image=images, path=[str(path) for path in files])
         return self._loader(dataset, self.hparams.eval_batch_size, shuffle=False)
 

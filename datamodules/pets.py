@@ -7,9 +7,9 @@ The archive is the one torchvision's ``OxfordIIITPet`` reads (7,390 photos of 37
 
 from pathlib import Path
 
+from common.errors import UserInputError
 from datamodules.download import download_and_unpack
 from datamodules.image_files import has_image_suffix
-from modules.errors import UserInputError
 
 PET_IMAGES_URLS = ["https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz"]
 PET_IMAGES_MD5 = "5c4f3ee8e5d25df40f4fd59a7f44e54c"

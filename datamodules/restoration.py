@@ -12,21 +12,22 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from common.errors import UserInputError
+from common.imagenet import denormalize, normalize_uint8
+from common.sizes import ImageSize, cover_size, height_width
 from datamodules.crappify import Degradation, crappify_folder
 from datamodules.image_files import holds_images, list_images, load_image
-from datamodules.imagenet import denormalize, normalize_uint8
 from datamodules.pets import download_pet_photos
-from modules.errors import UserInputError
 
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 _PHOTOS_HINT = "With network access, --data.download true fetches the lesson's Oxford-IIIT Pet photos there."
 
 
-def resize_short_side(image: np.ndarray, short_side: int, resample) -> np.ndarray:
-    height, width = image.shape[:2]
-    scale = short_side / min(height, width)
-    size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, resample))
+def resize_to_cover(image: np.ndarray, size: ImageSize, resample) -> np.ndarray:
+    """Resizes an (H, W, C) image, keeping its shape, just enough to cover ``size``: for a square
+    of side S its short side becomes S."""
+    height, width = cover_size(*image.shape[:2], size)
+    return np.asarray(Image.fromarray(image).resize((width, height), resample))
 
 
 def split_by_seed(files: list[Path], val_fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
@@ -62,8 +63,9 @@ class RestorationDataModule(pl.LightningDataModule):
     """Photos and their damaged copies: the lesson's crappified pets, or super-resolution inputs.
 
     ``prepare_data`` damages every photo once into ``cache_dir`` (see ``datamodules.crappify``);
-    ``setup`` loads the pairs into memory at the working size: the original with its short side
-    resized to ``image_size``, the damaged copy upsampled (bilinear by default) to exactly the same size.
+    ``setup`` loads the pairs into memory at the working size: the original resized to cover
+    ``image_size`` (for a square, its short side becomes the side), the damaged copy upsampled
+    (bilinear by default) to exactly the same size. ``predict`` upsamples its images the same way.
     Training crops, flips and (optionally) slightly rotates/zooms input and target together.
 
     An unreadable photo is reported by name in a warning and left out; the rest go on. A folder
@@ -74,9 +76,9 @@ class RestorationDataModule(pl.LightningDataModule):
         download: when ``data_dir`` holds no photos, fetch the lesson's Oxford-IIIT Pet photos
             into it (7,390 photos, 790 MB, checked by MD5; see ``datamodules.pets``).
         cache_dir: where damaged copies are written; a sub-folder per degradation setting.
-        image_size: the working size: photos are resized to this short side and validated on
-            centre crops of this side (the lesson: 128, then 256).
-        crop_size: side of the random training crops (``image_size`` when None). Crops smaller
+        image_size: the working size, a square's side or (height, width): photos are resized to
+            cover it and validated on centre crops of it (the lesson: 128, then 256).
+        crop_size: size of the random training crops (``image_size`` when None). Crops smaller
             than the working size keep its degradation (the same upsampling factor) and make
             each update cheaper, so an epoch-limited budget buys more updates.
         batch_size: training batch size.
@@ -98,7 +100,8 @@ class RestorationDataModule(pl.LightningDataModule):
         num_workers: DataLoader workers.
         predict_dir: folder of damaged images to restore with ``predict``.
         upsample: how the damaged copy is brought back to the working size (``bicubic`` gives
-            the classic baseline that a restoration model must beat).
+            the classic baseline that a restoration model must beat); ``predict`` upsamples its
+            images the same way, so the model sees what it was trained on.
     """
 
     in_channels = 3
@@ -108,8 +111,8 @@ class RestorationDataModule(pl.LightningDataModule):
         data_dir: str = "data/photos",
         download: bool = False,
         cache_dir: str = "data/cache",
-        image_size: int = 128,
-        crop_size: int | None = None,
+        image_size: ImageSize = 128,
+        crop_size: ImageSize | None = None,
         batch_size: int = 16,
         eval_batch_size: int = 32,
         val_fraction: float = 0.1,
@@ -130,7 +133,9 @@ class RestorationDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         if not 0 < val_fraction < 1:
             raise UserInputError(f"--data.val_fraction must be between 0 and 1, not {val_fraction}.")
-        if crop_size is not None and not 0 < crop_size <= image_size:
+        if crop_size is not None and not all(
+            0 < crop <= side for crop, side in zip(height_width(crop_size), height_width(image_size))
+        ):
             raise UserInputError(
                 f"--data.crop_size must be between 1 and --data.image_size ({image_size}), not {crop_size}."
             )
@@ -178,15 +183,16 @@ class RestorationDataModule(pl.LightningDataModule):
                 f"(nothing in {self.damaged_dir})."
             )
         train_files, val_files = split_by_seed(usable, self.hparams.val_fraction, self.hparams.split_seed)
-        size, crop = self.hparams.image_size, self.hparams.crop_size or self.hparams.image_size
+        size = height_width(self.hparams.image_size)
+        crop = height_width(self.hparams.crop_size or self.hparams.image_size)
         zoom_rotate = [A.Affine(scale=(1.0, 1.25), rotate=(-10, 10), p=0.75)] if self.hparams.zoom_rotate else []
         rotate90 = [A.VerticalFlip(), A.RandomRotate90()] if self.hparams.rotate90 else []
         train_transform = A.Compose(
-            [*zoom_rotate, A.RandomCrop(crop, crop), A.HorizontalFlip(), *rotate90]
-            if self.hparams.augment else [A.CenterCrop(crop, crop)],
+            [*zoom_rotate, A.RandomCrop(*crop), A.HorizontalFlip(), *rotate90]
+            if self.hparams.augment else [A.CenterCrop(*crop)],
             additional_targets={"target": "image"},
         )
-        val_transform = A.Compose([A.CenterCrop(size, size)], additional_targets={"target": "image"})
+        val_transform = A.Compose([A.CenterCrop(*size)], additional_targets={"target": "image"})
         if needs_train:
             self.train_set = PairDataset(self._load_pairs(train_files), [p.name for p in train_files], train_transform)
         self.val_set = PairDataset(self._load_pairs(val_files), [p.name for p in val_files], val_transform)
@@ -194,7 +200,7 @@ class RestorationDataModule(pl.LightningDataModule):
     def _load_pairs(self, files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
         pairs = []
         for path in files:
-            original = resize_short_side(load_image(path, "RGB"), self.hparams.image_size, Image.BICUBIC)
+            original = resize_to_cover(load_image(path, "RGB"), self.hparams.image_size, Image.BICUBIC)
             damaged = load_image(self.damaged_dir / f"{path.stem}.jpg", "RGB")
             height, width = original.shape[:2]
             damaged = np.asarray(Image.fromarray(damaged).resize((width, height), _RESAMPLE[self.hparams.upsample]))
@@ -219,8 +225,14 @@ class RestorationDataModule(pl.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         if self.hparams.predict_dir is None:
             raise UserInputError("predict needs --data.predict_dir: a folder of images to restore.")
-        files = list_images(self.hparams.predict_dir, "--data.predict_dir")
-        return DataLoader(_PredictImages(files, self.hparams.image_size), batch_size=1)
+        return self.predict_loader(list_images(self.hparams.predict_dir, "--data.predict_dir"))
+
+    def predict_loader(self, files: list) -> DataLoader:
+        """Damaged images to restore, upsampled as training upsampled its inputs; also what the
+        one-call predictor reads."""
+        dataset = _PredictImages([Path(file) for file in files], self.hparams.image_size,
+                                 _RESAMPLE[self.hparams.upsample])
+        return DataLoader(dataset, batch_size=1)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         for key in ("input", "target"):
@@ -234,16 +246,17 @@ class RestorationDataModule(pl.LightningDataModule):
 
 
 class _PredictImages(Dataset):
-    """Images to restore, each upsampled so its short side is the model's working size."""
+    """Images to restore, each resized (by ``resample``) to cover the model's working size."""
 
-    def __init__(self, files: list[Path], image_size: int):
+    def __init__(self, files: list[Path], image_size: ImageSize, resample):
         self.files = files
         self.image_size = image_size
+        self.resample = resample
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict:
         path = self.files[index]
-        image = resize_short_side(load_image(path, "RGB"), self.image_size, Image.BILINEAR)
+        image = resize_to_cover(load_image(path, "RGB"), self.image_size, self.resample)
         return {"input": torch.from_numpy(image.copy()), "path": str(path)}

@@ -5,8 +5,10 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
-from modules.nets.mnist import MNISTArch, mnist_net
-from modules.one_cycle import one_cycle_adam
+from common.errors import UserInputError
+from modules.nets.mnist import MNISTNetSpec
+from modules.nets.spec import as_spec, spec_dict
+from modules.one_cycle import one_cycle
 from modules.tensorboard import log_image
 
 
@@ -14,10 +16,10 @@ class ClassifierModule(pl.LightningModule):
     """Cross-entropy classifier trained with Adam and a one-cycle schedule (``fit_one_cycle``).
 
     Args:
-        arch: ``plain``, ``resnet`` or ``densenet`` (see ``modules.nets.mnist``).
-        channels: channels of the stride-2 stages.
+        net: the network's architecture (see ``modules.nets.mnist``).
         in_channels: image channels; linked from the datamodule by the CLI.
         num_classes: number of classes; linked from the datamodule by the CLI.
+        class_names: the classes' names, written by ``predict``; linked from the datamodule.
         lr: peak learning rate of the one-cycle schedule.
         weight_decay: decoupled (AdamW) weight decay.
         pct_start: fraction of the steps spent warming up to ``lr``.
@@ -30,10 +32,10 @@ class ClassifierModule(pl.LightningModule):
 
     def __init__(
         self,
-        arch: MNISTArch = "resnet",
-        channels: tuple[int, ...] = (8, 16, 32, 16),
+        net: MNISTNetSpec | None = None,
         in_channels: int = 1,
         num_classes: int = 10,
+        class_names: list[str] | None = None,
         lr: float = 0.05,
         weight_decay: float = 0.01,
         pct_start: float = 0.3,
@@ -43,7 +45,11 @@ class ClassifierModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = mnist_net(arch, in_channels, num_classes, tuple(channels))
+        if class_names is not None and len(class_names) != num_classes:
+            raise UserInputError(f"--model.class_names names {len(class_names)} classes, not {num_classes}.")
+        spec = as_spec(MNISTNetSpec, net)
+        self.hparams.net = spec_dict(spec)
+        self.net = spec.build(in_channels, num_classes)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -53,7 +59,7 @@ class ClassifierModule(pl.LightningModule):
         return self.net(images.contiguous(memory_format=self.memory_format))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = F.cross_entropy(self(batch["image"]), batch["label"], label_smoothing=self.hparams.label_smoothing)
+        loss = self.training_loss(batch)
         if batch_idx % self.trainer.log_every_n_steps == 0:
             # Logging costs about a millisecond; on MNIST's 20 ms steps that is 5 % of the time,
             # so the loss is only recorded on the steps the logger writes anyway.
@@ -74,7 +80,11 @@ class ClassifierModule(pl.LightningModule):
         return {"path": batch["path"], "label": label, "probability": confidence}
 
     def configure_optimizers(self):
-        return one_cycle_adam(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+        return one_cycle(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        """Cross-entropy of a batch, with the configured label smoothing."""
+        return F.cross_entropy(self(batch["image"]), batch["label"], label_smoothing=self.hparams.label_smoothing)
 
     def _evaluate(self, batch: dict, split: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
         logits = self(batch["image"])
@@ -89,8 +99,8 @@ class ClassifierModule(pl.LightningModule):
             return
         datamodule = getattr(self.trainer, "datamodule", None)
         images = batch["image"][:count]
-        if datamodule is not None and hasattr(datamodule, "denormalize"):
-            images = datamodule.denormalize(images)
+        if hasattr(datamodule, "denormalize"):
+            images = datamodule.denormalize(images)  # the data's own statistics (MNIST's, measured)
         predicted = logits[:count].argmax(dim=1).tolist()
         actual = batch["label"][:count].tolist()
         captions = [f"{p} / {a}" for p, a in zip(predicted, actual)]

@@ -1,18 +1,15 @@
 """Next-word language models on a token stream, with hidden state carried across batches."""
 
-from typing import Literal
-
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
-from modules.nets.rnn import LANGUAGE_MODELS
-from modules.one_cycle import one_cycle_adam
+from modules.nets.rnn import LanguageNetSpec
+from modules.nets.spec import as_spec, spec_dict
+from modules.one_cycle import one_cycle
 from modules.tensorboard import tensorboard_of
-
-Arch = Literal["model1", "model2", "model3", "model4", "model5"]
 
 
 class LanguageModelModule(pl.LightningModule):
@@ -23,12 +20,10 @@ class LanguageModelModule(pl.LightningModule):
     each epoch of that stage; and rebuilt when a batch has another number of rows.
 
     Args:
-        arch: ``model1`` .. ``model5`` (see ``modules.nets.rnn``).
+        net: the network's architecture (see ``modules.nets.rnn``).
         vocab_size: tokens in the vocabulary; linked from the datamodule.
         vocab: the tokens themselves, to decode samples; linked from the datamodule and saved
             in checkpoints.
-        hidden_dim: hidden size.
-        num_layers: recurrent layers (model4, model5).
         lr: peak rate of the one-cycle schedule.
         pct_start: warm-up fraction.
         weight_decay: decoupled weight decay.
@@ -40,11 +35,9 @@ class LanguageModelModule(pl.LightningModule):
 
     def __init__(
         self,
-        arch: Arch = "model5",
+        net: LanguageNetSpec | None = None,
         vocab_size: int = 31,
         vocab: list[str] | None = None,
-        hidden_dim: int = 64,
-        num_layers: int = 2,
         lr: float = 1e-2,
         pct_start: float = 0.3,
         weight_decay: float = 0.01,
@@ -55,11 +48,11 @@ class LanguageModelModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        net_class = LANGUAGE_MODELS[arch]
-        extra = {"num_layers": num_layers} if arch in ("model4", "model5") else {}
-        self.net = net_class(vocab_size, hidden_dim, **extra)
-        self.predicts_last_only = arch == "model1"
-        self.stateful = arch in ("model3", "model4", "model5")
+        spec = as_spec(LanguageNetSpec, net)
+        self.hparams.net = spec_dict(spec)
+        self.net = spec.build(vocab_size)
+        self.predicts_last_only = spec.predicts_last_only
+        self.stateful = spec.stateful
         self.hidden: dict[str, torch.Tensor | None] = {}
         self.val_acc = MulticlassAccuracy(vocab_size, average="micro")
         self.val_ppl = Perplexity()
@@ -69,8 +62,7 @@ class LanguageModelModule(pl.LightningModule):
         return self.net(tokens, hidden)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits, targets = self._run(batch, "train")
-        loss = F.cross_entropy(logits.flatten(0, -2), targets.flatten())
+        loss = self.training_loss(batch)
         if batch_idx % self.trainer.log_every_n_steps == 0:
             self.log("train/loss", loss, prog_bar=True)
         return loss
@@ -113,7 +105,12 @@ class LanguageModelModule(pl.LightningModule):
         writer.add_text("val/sample", f"**{self.hparams.sample_prompt}** {text}", self.global_step)
 
     def configure_optimizers(self):
-        return one_cycle_adam(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+        return one_cycle(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        """Cross-entropy of a training window, the hidden state carried on from the last one."""
+        logits, targets = self._run(batch, "train")
+        return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
 
     # -- generation ------------------------------------------------------------------------------
 

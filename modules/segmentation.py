@@ -1,17 +1,17 @@
 """Semantic segmentation with the lesson's U-Net: pixel cross-entropy, accuracy and IoU without Void."""
 
-
 import lightning.pytorch as pl
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
-from datamodules.camvid import default_palette
-from modules.freezing import frozen_then_unfrozen_adam, set_frozen
-from modules.layers import NormType
-from modules.nets.unet import unet
+from common.imagenet import denormalize
+from common.palettes import segmentation_palette
+from modules.checkpoints import fitting_from_scratch
+from modules.freezing import freeze_for_epoch, frozen_then_unfrozen
+from modules.nets.spec import as_spec, spec_dict
+from modules.nets.unet import UNetSpec
 from modules.tensorboard import tensorboard_of
 
 
@@ -21,20 +21,17 @@ class SegmentationModule(pl.LightningModule):
     Pixels labelled ``ignore_index`` (Void) count in neither the loss nor the metrics. Validation
     logs ``val/acc`` (pixel accuracy, fast.ai's ``acc_camvid``), ``val/miou`` (mean IoU over the
     classes present in truth or prediction) and ``val/iou/<class>``, all from one confusion matrix.
+    The class names travel with the checkpoint, so predictions from it need no data folder.
 
     Args:
-        encoder: torchvision classifier whose body is the encoder (``resnet34``, ``mobilenet_v2``, ...).
+        net: the U-Net's architecture (the lesson's: ResNet-34 encoder, norm-free decoder).
         encoder_weights: ``imagenet`` (torchvision download), a path to a state dict of the
             torchvision model (e.g. a local copy of ImageNet weights), or None for random weights.
-        encoder_cut: keep the encoder body's layers ``[:encoder_cut]`` (``-1`` on ``mobilenet_v2``
-            drops the 1x1 expansion to 1280 channels); None keeps all.
+            Loaded only when a fit starts from scratch: checkpoints never need the file.
         num_classes: classes predicted; linked from the datamodule by the CLI.
         in_channels: image channels; linked from the datamodule.
         ignore_index: the Void label, excluded from loss and metrics; linked from the datamodule.
-        norm: decoder norm: ``none`` (the lesson's CamVid U-Net), ``batch`` or ``weight``.
-        blur: blur after each decoder upsampling.
-        self_attention: self-attention in the third-from-last decoder block.
-        last_cross: concatenate the input image before the last ``res_block``.
+        class_names: the classes' names, for per-class metrics; linked from the datamodule.
         frozen_epochs: epochs that train the decoder only (the encoder's norm layers still learn);
             the rest train everything.
         lr: peak rate of the frozen phase (decoder).
@@ -49,16 +46,12 @@ class SegmentationModule(pl.LightningModule):
 
     def __init__(
         self,
-        encoder: str = "resnet34",
+        net: UNetSpec | None = None,
         encoder_weights: str | None = None,
-        encoder_cut: int | None = None,
         num_classes: int = 11,
         in_channels: int = 3,
         ignore_index: int = 11,
-        norm: NormType = "none",
-        blur: bool = False,
-        self_attention: bool = False,
-        last_cross: bool = True,
+        class_names: list[str] | None = None,
         frozen_epochs: int = 0,
         lr: float = 3e-3,
         unfrozen_lr: tuple[float, float] = (3e-4, 1e-3),
@@ -70,22 +63,25 @@ class SegmentationModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = unet(encoder, num_classes, encoder_weights, encoder_cut, in_channels,
-                        norm=norm, blur=blur, self_attention=self_attention, last_cross=last_cross)
+        self.spec = as_spec(UNetSpec, net)
+        self.hparams.net = spec_dict(self.spec)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.net.to(memory_format=self.memory_format)
+        self.net = self.spec.build(in_channels, num_classes).to(memory_format=self.memory_format)
         self.val_confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.test_confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images.contiguous(memory_format=self.memory_format))  # (B, num_classes, H, W)
 
+    def on_fit_start(self) -> None:
+        if fitting_from_scratch(self) and self.hparams.encoder_weights:
+            self.spec.load_encoder_weights(self.net, self.hparams.encoder_weights)
+
     def on_train_epoch_start(self) -> None:
-        # Decided from the epoch counter alone, so a resumed run lands in the right phase.
-        set_frozen(self.net.encoder, frozen=self.current_epoch < self.hparams.frozen_epochs)
+        freeze_for_epoch(self, self.net.encoder)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = F.cross_entropy(self(batch["image"]), batch["mask"], ignore_index=self.hparams.ignore_index)
+        loss = self.training_loss(batch)
         if batch_idx % self.trainer.log_every_n_steps == 0:
             self.log("train/loss", loss, prog_bar=True)  # each log costs ~1 ms: only when written
         return loss
@@ -109,7 +105,15 @@ class SegmentationModule(pl.LightningModule):
         self._log_metrics("test", self.test_confusion)
 
     def configure_optimizers(self):
-        return frozen_then_unfrozen_adam(self, self.net.encoder)
+        return frozen_then_unfrozen(self, self.net.encoder)
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        """Pixel cross-entropy of a batch, Void pixels left out."""
+        return F.cross_entropy(self(batch["image"]), batch["mask"], ignore_index=self.hparams.ignore_index)
+
+    def palette(self) -> torch.Tensor:
+        """(num_classes + 1, 3) uint8 colours, the last (black) for Void."""
+        return torch.from_numpy(segmentation_palette(self.hparams.num_classes, self.hparams.ignore_index))
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -140,27 +144,17 @@ class SegmentationModule(pl.LightningModule):
             self.log(f"{split}/iou/{names[index]}", iou[index].float())
 
     def _class_names(self) -> list[str]:
-        names = getattr(getattr(self.trainer, "datamodule", None), "class_names", None)
+        names = self.hparams.class_names
         if names is None or len(names) != self.hparams.num_classes:
             names = [f"class_{i}" for i in range(self.hparams.num_classes)]
         return list(names)
-
-    def palette(self) -> torch.Tensor:
-        """(num_classes + 1, 3) uint8 colours, the last (black) for Void: the datamodule's if it has one."""
-        colours = getattr(getattr(self.trainer, "datamodule", None), "palette", None) if self._trainer else None
-        if colours is None or len(colours) != self.hparams.num_classes + 1:
-            colours = default_palette(self.hparams.num_classes)
-        return torch.as_tensor(np.asarray(colours), dtype=torch.uint8)
 
     def _log_grid(self, batch: dict, logits: torch.Tensor) -> None:
         count = self.hparams.grid_size
         writer = tensorboard_of(self)
         if count == 0 or writer is None:
             return
-        images = batch["image"][:count]
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and hasattr(datamodule, "denormalize"):
-            images = datamodule.denormalize(images)
+        images = denormalize(batch["image"][:count].float())
         palette = self.palette().to(images.device)
         truth = batch["mask"][:count].clone()
         truth[(truth < 0) | (truth >= self.hparams.num_classes)] = self.hparams.num_classes  # Void: black

@@ -20,11 +20,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli import cli_main  # noqa: E402
+from common.errors import UserInputError  # noqa: E402
 from datamodules.camvid import CamVidDataModule  # noqa: E402
 from datamodules.idx import write_idx  # noqa: E402
 from datamodules.mnist import MNISTDataModule  # noqa: E402
 from datamodules.restoration import RestorationDataModule  # noqa: E402
-from modules.errors import UserInputError  # noqa: E402
 from modules.gan import GANModule  # noqa: E402
 from modules.losses.feature_loss import FeatureLoss  # noqa: E402
 from modules.segmentation import SegmentationModule  # noqa: E402

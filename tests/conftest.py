@@ -43,8 +43,12 @@ def mnist_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def photos(tmp_path):
     """Twelve small synthetic "photos" of different sizes and modes (RGB, palette, RGBA, grey)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
+    return write_photos(tmp_path / "photos")
+
+
+def write_photos(folder: Path) -> Path:
+    """Writes the twelve synthetic photos of the ``photos`` fixture into ``folder``."""
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for index in range(12):
         height, width = 150 + 7 * index, 200 - 3 * index

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from common.errors import UserInputError
 from datamodules.critic_data import CriticDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.restoration import RestorationDataModule
-from modules.errors import UserInputError
 
 
 def _digest(folder):

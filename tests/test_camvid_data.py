@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.camvid import CamVidDataModule, default_palette
-from modules.errors import UserInputError
+from common.errors import UserInputError
+from common.palettes import segmentation_palette
+from datamodules.camvid import CamVidDataModule
 
 HEIGHT, WIDTH = 48, 64
 
@@ -29,7 +30,7 @@ def synthetic_scene(rng: np.random.Generator, classes: int, void: int) -> tuple[
     for row, label in enumerate(np.array_split(np.arange(HEIGHT), 4)):
         mask[label] = bands[row]
     mask[:, rng.integers(0, WIDTH - 6) :][:, :3] = void  # a thin Void pole
-    colours = default_palette(classes)[np.minimum(mask, classes)]
+    colours = segmentation_palette(classes)[np.minimum(mask, classes)]
     frame = np.clip(colours + rng.normal(0, 12, colours.shape), 0, 255).astype(np.uint8)
     return frame, mask
 
@@ -93,7 +94,7 @@ def test_image_size_resizes_frames_and_masks(segnet_dir):
 def test_fastai_layout(tmp_path):
     data = CamVidDataModule(str(write_fastai_camvid(tmp_path / "camvid")), batch_size=2)
     assert data.layout == "fastai" and data.num_classes == 5 and data.ignore_index == 2
-    assert data.class_names == ("Animal", "Car", "Void", "Road", "Sky")
+    assert data.class_names == ["Animal", "Car", "Void", "Road", "Sky"]
     assert tuple(data.palette[2]) == (0, 0, 0)
     data.setup("fit")
     assert len(data.splits["fit"]) == 4 and len(data.splits["validate"]) == 2

@@ -6,9 +6,9 @@ import pytest
 
 import datamodules.camvid_download as camvid_download
 import datamodules.download as download
+from common.errors import UserInputError
 from datamodules.camvid import CamVidDataModule
 from datamodules.download import unpack_tar
-from modules.errors import UserInputError
 from tests.test_camvid_data import write_fastai_camvid
 
 

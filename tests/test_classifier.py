@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from datamodules.mnist import MNISTDataModule
 from modules.classifier import ClassifierModule
+from modules.nets.mnist import MNISTNetSpec
 
 
 def _trainer(tmp_path, **kwargs) -> pl.Trainer:
@@ -13,7 +14,7 @@ def _trainer(tmp_path, **kwargs) -> pl.Trainer:
 
 
 def test_overfits_a_tiny_batch():
-    model = ClassifierModule(arch="resnet")
+    model = ClassifierModule(MNISTNetSpec("resnet"))
     images, labels = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     start = F.cross_entropy(model(images), labels).item()
@@ -29,7 +30,7 @@ def test_overfits_a_tiny_batch():
 
 def test_learns_synthetic_digits_through_the_trainer(tmp_path, mnist_dir):
     datamodule = MNISTDataModule(data_dir=str(mnist_dir), download=False, batch_size=32)
-    model = ClassifierModule(arch="resnet", lr=0.01, grid_size=0)
+    model = ClassifierModule(MNISTNetSpec("resnet"), lr=0.01, grid_size=0)
     trainer = _trainer(tmp_path, max_epochs=4)
     trainer.fit(model, datamodule=datamodule)
     assert trainer.callback_metrics["val/acc"] > 0.9
@@ -37,13 +38,13 @@ def test_learns_synthetic_digits_through_the_trainer(tmp_path, mnist_dir):
 
 def test_checkpoint_round_trip_gives_same_outputs(tmp_path, mnist_dir):
     datamodule = MNISTDataModule(data_dir=str(mnist_dir), download=False, batch_size=64)
-    model = ClassifierModule(arch="densenet", grid_size=0)
+    model = ClassifierModule(MNISTNetSpec("densenet"), grid_size=0)
     trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=1)
     trainer.fit(model, datamodule=datamodule)
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     restored = ClassifierModule.load_from_checkpoint(path)
-    assert restored.hparams.arch == "densenet"
+    assert restored.hparams.net["arch"] == "densenet"
     images = torch.randn(5, 1, 28, 28)
     model.eval()
     restored.eval()

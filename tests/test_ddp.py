@@ -39,13 +39,13 @@ TINY_RUNS = {
                                  strategy="ddp_find_unused_parameters_true"),
     "restore_critic": TinyRun("photos", option="--data.real_dir", extra=(
         "--data.generated_dir", "{data}", "--data.image_size", "64", "--data.batch_size", "2",
-        "--model.features", "8")),
+        "--model.critic.width", "8")),
     "restore_gan": TinyRun("photos", extra=(
         *PHOTO_PAIRS, "--model.generator_checkpoint", "null", "--model.critic_checkpoint", "null",
-        "--model.critic_features", "8"), strategy="ddp_find_unused_parameters_true"),
+        "--model.critic.width", "8"), strategy="ddp_find_unused_parameters_true"),
     "superres": TinyRun("photos", extra=(
         *PHOTO_PAIRS, "--model.encoder_weights", "null", "--model.feature_weights", "null",
-        "--model.init_checkpoint", "null", "--data.crop_size", "null",
+        "--model.generator_checkpoint", "null", "--data.crop_size", "null",
         "--trainer.check_val_every_n_epoch", "1"), strategy="ddp_find_unused_parameters_true"),
     "wgan": TinyRun("photos", extra=("--data.batch_size", "2", "--data.num_workers", "0"),
                     strategy="ddp_find_unused_parameters_true", validates=False),

@@ -65,7 +65,7 @@ def test_local_weights_file_is_loaded(tmp_path):
 
 
 def test_missing_weights_file_names_the_option(tmp_path):
-    from modules.errors import UserInputError
+    from common.errors import UserInputError
 
     with pytest.raises(UserInputError, match=r"--model.feature_weights: file .*vgg.pth does not exist"):
         FeatureLoss(weights=str(tmp_path / "vgg.pth"))

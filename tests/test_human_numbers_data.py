@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from common.errors import UserInputError
 from datamodules.human_numbers import HumanNumbersDataModule, StreamWindows, stream_rows
 from datamodules.number_words import number_stream, number_words
-from modules.errors import UserInputError
 
 
 @pytest.mark.parametrize("number, words", [

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from cli import cli_main
 from datamodules.human_numbers import HumanNumbersDataModule
 from modules.language_model import LanguageModelModule
-from modules.nets.rnn import LANGUAGE_MODELS
+from modules.nets.rnn import LANGUAGE_MODELS, LanguageNetSpec
 from tests.conftest import CONFIGS
 
 VOCAB = 31
@@ -29,8 +29,8 @@ def test_shapes_and_state(arch):
 
 def _module(arch="model5", **kwargs):
     datamodule = HumanNumbersDataModule(batch_size=8, bptt=6)
-    return LanguageModelModule(arch=arch, vocab_size=datamodule.vocab_size, vocab=datamodule.vocab,
-                               hidden_dim=16, **kwargs), datamodule
+    net = LanguageNetSpec(arch, hidden_dim=16, num_layers=2)
+    return LanguageModelModule(net, vocab_size=datamodule.vocab_size, vocab=datamodule.vocab, **kwargs), datamodule
 
 
 def test_state_is_detached_between_batches_and_reset_per_epoch():

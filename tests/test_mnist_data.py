@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
+from common.errors import UserInputError
 from datamodules.augment import random_pad_crop
 from datamodules.idx import read_idx, write_idx
 from datamodules.mnist import MNISTDataModule
-from modules.errors import UserInputError
 
 
 def test_reads_gzip_and_raw_idx(tmp_path):

@@ -25,7 +25,7 @@ def test_every_parameter_gets_a_gradient(arch):
 
 
 def test_densenet_stages_receive_doubled_channels():
-    net = mnist_net("densenet", channels=(8, 16))
+    net = mnist_net("densenet", widths=(8, 16))
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     # stage 1: 1->8, block 8->8 (x2); stage 2 sees 16 channels; last conv sees 32.
     assert [c.in_channels for c in convs] == [1, 8, 8, 16, 16, 16, 32]

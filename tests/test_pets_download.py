@@ -9,8 +9,8 @@ from PIL import Image
 
 import datamodules.download as download
 import datamodules.pets as pets
+from common.errors import UserInputError
 from datamodules.restoration import RestorationDataModule
-from modules.errors import UserInputError
 
 
 def _jpeg_bytes(seed: int) -> bytes:

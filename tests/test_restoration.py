@@ -1,6 +1,7 @@
 """Restoration generator, critic and GAN: networks, steps, checkpoints, configs through the CLI."""
 
 import shutil
+from dataclasses import replace
 from types import SimpleNamespace
 
 import lightning.pytorch as pl
@@ -8,19 +9,20 @@ import pytest
 import torch
 
 from cli import cli_main
-from modules.critic import CriticModule, patch_bce
-from modules.errors import UserInputError
+from common.errors import UserInputError
+from modules.critic import CriticModule
 from modules.gan import GANModule
-from modules.nets.critic import gan_critic
-from modules.restoration import RestorationModule
+from modules.losses.patch_bce import patch_bce
+from modules.nets.critic import CriticSpec, gan_critic
+from modules.restoration import GENERATOR, RestorationModule
 from modules.switchers import FixedSwitcher
 from tests.conftest import CONFIGS
 
-SMALL = dict(encoder="mobilenet_v2", encoder_cut=-1)
+CRITIC = CriticSpec(width=8)
 
 
 def test_critic_scores_patches_and_every_parameter_learns():
-    critic = gan_critic(features=8)
+    critic = gan_critic(width=8)
     logits = critic(torch.randn(2, 3, 128, 128))
     assert logits.shape == (2, 25)
     patch_bce(logits, torch.tensor([1.0, 0.0])).backward()
@@ -28,14 +30,14 @@ def test_critic_scores_patches_and_every_parameter_learns():
 
 
 def test_generator_output_shape_and_range():
-    model = RestorationModule(**SMALL, grid_size=0)
+    model = RestorationModule(grid_size=0)
     out = model(torch.randn(2, 3, 72, 88))
     assert out.shape == (2, 3, 72, 88)
     assert out.min() >= -3 and out.max() <= 3
 
 
 def test_generator_overfits_one_pair():
-    model = RestorationModule(**SMALL, self_attention=False, grid_size=0)
+    model = RestorationModule(replace(GENERATOR, self_attention=False), grid_size=0)
     damaged = torch.randn(2, 3, 32, 32)
     target = damaged.clamp(-2, 2)  # learn the identity: the last cross carries the input through
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -59,7 +61,7 @@ def _gan_step_harness(model: GANModule):
 
 
 def test_gan_steps_change_only_the_network_whose_turn_it_is():
-    model = GANModule(**SMALL, critic_features=8, switcher=FixedSwitcher(1), grid_size=0)
+    model = GANModule(critic=CRITIC, switcher=FixedSwitcher(1), grid_size=0)
     _gan_step_harness(model)
     batch = {"input": torch.randn(2, 3, 64, 64), "target": torch.randn(2, 3, 64, 64)}
     generator_before = {k: v.detach().clone() for k, v in model.generator.named_parameters()}
@@ -82,7 +84,7 @@ def test_gan_steps_change_only_the_network_whose_turn_it_is():
 
 
 def test_critic_accuracy_reads_the_sign_of_the_mean_patch_logit():
-    critic = CriticModule(features=8)
+    critic = CriticModule(CRITIC)
     critic.critic = torch.nn.Identity()  # the "image" is its own patch logits
     critic.log = lambda *args, **kwargs: None
     # Small logits, as early in training; a batch of real photos whose mean logits all lie in
@@ -93,38 +95,55 @@ def test_critic_accuracy_reads_the_sign_of_the_mean_patch_logit():
     assert critic.val_acc.compute().item() == 1.0
 
 
-@pytest.mark.parametrize("residual", [False, True], ids=["plain", "residual"])
-def test_gan_loads_pretrained_parts_and_round_trips(tmp_path, residual):
-    generator = RestorationModule(**SMALL, residual=residual, grid_size=0)
-    critic = CriticModule(features=8)
+def saved_checkpoint(module: pl.LightningModule, path) -> str:
+    """Saves ``module`` as a Lightning checkpoint at ``path``; returns the path."""
     trainer = pl.Trainer(logger=False, enable_checkpointing=False)
-    for name, module in (("generator", generator), ("critic", critic)):
-        trainer.strategy.connect(module)
-        trainer.save_checkpoint(tmp_path / f"{name}.ckpt")
-    gan = GANModule(str(tmp_path / "generator.ckpt"), str(tmp_path / "critic.ckpt"), **SMALL, residual=residual,
-                    critic_features=8)
-    gan.setup("fit")
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return str(path)
+
+
+def residual_generator(residual: bool = True) -> RestorationModule:
+    """The restoration configs' generator, residual as super-resolution's or plain as restoration's."""
+    return RestorationModule(replace(GENERATOR, residual=residual), grid_size=0)
+
+
+def _start_fit(module: pl.LightningModule) -> None:
+    """What a fit from scratch runs before training: the pretrained networks are loaded."""
+    module._trainer = SimpleNamespace(ckpt_path=None)
+    module.on_fit_start()
+    module._trainer = None
+
+
+@pytest.mark.parametrize("residual", [False, True], ids=["plain", "residual"])
+def test_gan_takes_both_networks_from_their_checkpoints_and_stands_alone(tmp_path, residual):
+    generator = RestorationModule(replace(GENERATOR, residual=residual), grid_size=0)
+    critic = CriticModule(CriticSpec(width=8, num_blocks=2))
+    gan = GANModule(saved_checkpoint(generator, tmp_path / "generator.ckpt"),
+                    saved_checkpoint(critic, tmp_path / "critic.ckpt"))
+    # The architectures come from the checkpoints: nothing about them was restated.
+    assert gan.hparams.generator["residual"] == residual and gan.hparams.critic["num_blocks"] == 2
+    _start_fit(gan)
     images = torch.randn(1, 3, 64, 64)
-    generator.eval(), gan.eval()
+    generator.eval(), gan.eval(), critic.eval()
     # Same weights; only the memory layout (channels-last in RestorationModule) differs.
     assert torch.allclose(gan(images), generator(images), atol=1e-5)
+    assert torch.equal(gan.critic(images), critic(images))
 
-    trainer.strategy.connect(gan)
-    trainer.save_checkpoint(tmp_path / "gan.ckpt")
+    saved_checkpoint(gan, tmp_path / "gan.ckpt")
     (tmp_path / "generator.ckpt").unlink()  # the GAN checkpoint stands on its own
+    (tmp_path / "critic.ckpt").unlink()
     restored = GANModule.load_from_checkpoint(tmp_path / "gan.ckpt").eval()
     assert torch.equal(restored(images), gan(images))
 
 
 def test_gan_rejects_missing_or_mismatched_checkpoint(tmp_path):
     with pytest.raises(UserInputError, match="generator_checkpoint: checkpoint .*nope.ckpt does not exist"):
-        GANModule(str(tmp_path / "nope.ckpt"), **SMALL, critic_features=8).setup("fit")
-    critic = CriticModule(features=16)
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False)
-    trainer.strategy.connect(critic)
-    trainer.save_checkpoint(tmp_path / "critic.ckpt")
+        GANModule(str(tmp_path / "nope.ckpt"), critic=CRITIC)
+    critic = saved_checkpoint(CriticModule(CriticSpec(width=16)), tmp_path / "critic.ckpt")
+    gan = GANModule(None, critic, critic=CRITIC)  # an architecture given that the weights do not fit
     with pytest.raises(UserInputError, match="critic_checkpoint: the 'critic' weights in .*critic.ckpt do not fit"):
-        GANModule(None, str(tmp_path / "critic.ckpt"), **SMALL, critic_features=8).setup("fit")
+        _start_fit(gan)
 
 
 @pytest.fixture
@@ -143,6 +162,7 @@ def generated(photos, tmp_path):
 
 RESTORE_DATA = ["--data.image_size", "64", "--data.batch_size", "4", "--data.eval_batch_size", "4",
                 "--data.crappify_workers", "1"]
+TINY_CRITIC = ["--model.critic.width", "8"]
 TINY = ["--model.encoder_weights", "null", "--trainer.fast_dev_run", "2"]
 
 
@@ -169,7 +189,7 @@ def test_restore_critic_config(photos, generated, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = cli_main(["fit", "--config", str(CONFIGS / "restore_critic.yaml"), "--data.real_dir", str(photos),
                     "--data.generated_dir", str(generated), "--data.image_size", "64", "--data.batch_size", "4",
-                    "--model.features", "8", "--trainer.fast_dev_run", "2"])
+                    *TINY_CRITIC, "--trainer.fast_dev_run", "2"])
     assert cli.trainer.state.finished and "val/acc" in cli.trainer.callback_metrics
 
 
@@ -177,12 +197,12 @@ def test_restore_gan_config(photos, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = cli_main(["fit", "--config", str(CONFIGS / "restore_gan.yaml"), "--data.data_dir", str(photos),
                     "--data.cache_dir", "cache", *RESTORE_DATA, "--model.generator_checkpoint", "null",
-                    "--model.critic_checkpoint", "null", "--model.critic_features", "8", "--trainer.fast_dev_run", "2"])
+                    "--model.critic_checkpoint", "null", *TINY_CRITIC, "--trainer.fast_dev_run", "2"])
     assert cli.trainer.state.finished
 
 
 SUPERRES_TINY = ["--model.encoder_weights", "null", "--model.feature_weights", "null",
-                 "--model.init_checkpoint", "null", *RESTORE_DATA]
+                 "--model.generator_checkpoint", "null", *RESTORE_DATA]
 
 
 def test_superres_config_trains_without_touching_the_extractor(photos, tmp_path, monkeypatch):
@@ -218,15 +238,16 @@ def test_extractor_weights_are_bit_identical_after_training(photos, tmp_path, mo
 @pytest.mark.parametrize("config", ["superres_256_mse.yaml", "superres_256.yaml"])
 def test_superres_256_starts_from_a_checkpoint(config, photos, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    model = RestorationModule(**SMALL, encoder_weights=None, grid_size=0)
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "small.ckpt")
+    model = RestorationModule(replace(GENERATOR, residual=True, self_attention=False), grid_size=0)
+    saved_checkpoint(model, tmp_path / "small.ckpt")
     cli = cli_main(["fit", "--config", str(CONFIGS / config), "--data.data_dir", str(photos),
                     "--data.cache_dir", "cache", *SUPERRES_TINY, "--data.image_size", "128", "--data.crop_size", "64",
-                    "--model.init_checkpoint", str(tmp_path / "small.ckpt"), "--trainer.fast_dev_run", "1"])
+                    "--model.generator_checkpoint", str(tmp_path / "small.ckpt"), "--trainer.fast_dev_run", "1"])
     assert cli.trainer.state.finished
-    # One small optimizer step away from the checkpoint's weights, not from a fresh initialisation.
+    # The network is the checkpoint's (the config states none) ...
+    assert cli.model.hparams.generator == model.hparams.generator
+    # ... one small optimizer step away from the checkpoint's weights, not from a fresh initialisation.
     saved = dict(model.generator.named_parameters())
-    moved = max(float((value - saved[key]).abs().max()) for key, value in cli.model.generator.named_parameters())
+    with torch.no_grad():
+        moved = max(float((value - saved[key]).abs().max()) for key, value in cli.model.generator.named_parameters())
     assert moved < 0.01

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
+from common.errors import UserInputError
 from datamodules.crappify import Degradation, crappify_folder, degrade
 from datamodules.restoration import RestorationDataModule
-from modules.errors import UserInputError
 
 
 def _digest(folder):

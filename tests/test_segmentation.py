@@ -7,12 +7,15 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cli import cli_main
-from modules.freezing import PhasedOneCycle, set_frozen
+from modules.freezing import set_frozen
+from modules.nets.unet import UNetSpec
+from modules.one_cycle import Phase, PhasedOneCycle
 from modules.segmentation import SegmentationModule
 from tests.conftest import CONFIGS
 from tests.test_camvid_data import HEIGHT, WIDTH, write_segnet_camvid
 
 CAMVID_CONFIGS = sorted(CONFIGS.glob("camvid_*.yaml"))
+MOBILENET = UNetSpec("mobilenet_v2", encoder_cut=-1)
 SMALL = ["--data.image_size", "null", "--data.crop_size", "[32, 48]", "--data.batch_size", "2",
          "--data.eval_batch_size", "2"]
 
@@ -56,7 +59,7 @@ def test_fit_logs_metrics_and_grid_then_predict_writes_masks(camvid_dir, tmp_pat
 
     checkpoint = tmp_path / "lightning_logs" / "camvid_unet" / "checkpoints" / "last.ckpt"
     model = SegmentationModule.load_from_checkpoint(checkpoint).eval()  # no config needed
-    assert model.hparams.encoder == "mobilenet_v2"
+    assert model.hparams.net["encoder"] == "mobilenet_v2"
 
     cli_main(["predict", *common, "--data.predict_dir", str(camvid_dir / "val"), "--ckpt_path", str(checkpoint),
               "--data.image_size", "[24, 32]"])
@@ -68,10 +71,10 @@ def test_fit_logs_metrics_and_grid_then_predict_writes_masks(camvid_dir, tmp_pat
 
 
 def test_metrics_exclude_void():
-    model = SegmentationModule(encoder="mobilenet_v2", encoder_cut=-1, num_classes=3, ignore_index=3)
+    model = SegmentationModule(MOBILENET, num_classes=3, ignore_index=3)
     logged = {}
     model.log = lambda name, value, **_: logged.__setitem__(name, float(value))
-    model._class_names = lambda: ["a", "b", "c"]
+    model.hparams.class_names = ["a", "b", "c"]
     truth = torch.tensor([[0, 0, 1, 1, 3, 3]])
     predicted = torch.tensor([[0, 1, 1, 1, 2, 0]])  # the two Void pixels must not count
     model.val_confusion.update(predicted, truth)
@@ -82,7 +85,7 @@ def test_metrics_exclude_void():
 
 
 def test_frozen_encoder_keeps_norm_layers_training():
-    model = SegmentationModule(encoder="resnet18", num_classes=3)
+    model = SegmentationModule(UNetSpec("resnet18"), num_classes=3)
     set_frozen(model.net.encoder, frozen=True)
     trainable = {id(p) for p in model.net.encoder.parameters() if p.requires_grad}
     norms = {id(p) for m in model.net.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
@@ -94,20 +97,23 @@ def test_frozen_encoder_keeps_norm_layers_training():
 def test_phased_one_cycle_runs_two_cycles_with_discriminative_rates():
     params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
     optimizer = torch.optim.AdamW([{"params": params[:1]}, {"params": params[1:]}], betas=(0.95, 0.99))
-    scheduler = PhasedOneCycle(optimizer, [(10, [1.0, 1.0], 0.5), (20, [0.01, 0.1], 0.25)])
+    scheduler = PhasedOneCycle(optimizer, [Phase(10, (1.0, 1.0), 0.5), Phase(20, (0.01, 0.1), 0.25)])
     rates = []
     for _ in range(30):
         rates.append([group["lr"] for group in optimizer.param_groups])
         optimizer.step()
         scheduler.step()
-    assert rates[0] == pytest.approx([1 / 25, 1 / 25]) and rates[5] == pytest.approx([1.0, 1.0])
-    assert rates[10] == pytest.approx([0.01 / 25, 0.1 / 25]) and rates[15] == pytest.approx([0.01, 0.1])
-    assert rates[29][1] < 0.1 / 50 and optimizer.param_groups[0]["betas"][0] == pytest.approx(0.95, abs=0.01)
+    # Each phase peaks where torch's OneCycleLR would (step pct_start * steps - 1) and ends at peak / 25e4.
+    assert rates[0] == pytest.approx([1 / 25, 1 / 25]) and rates[4] == pytest.approx([1.0, 1.0])
+    assert rates[9] == pytest.approx([1 / 25e4, 1 / 25e4])
+    assert rates[10] == pytest.approx([0.01 / 25, 0.1 / 25]) and rates[14] == pytest.approx([0.01, 0.1])
+    assert rates[29] == pytest.approx([0.01 / 25e4, 0.1 / 25e4])
+    assert optimizer.param_groups[0]["betas"][0] == pytest.approx(0.95, abs=0.01)
 
 
 def test_training_lowers_the_loss_on_a_tiny_batch():
     torch.manual_seed(0)
-    model = SegmentationModule(encoder="mobilenet_v2", encoder_cut=-1, num_classes=4, ignore_index=4)
+    model = SegmentationModule(MOBILENET, num_classes=4, ignore_index=4)
     images = torch.randn(2, 3, 32, 48)
     masks = (images[:, 0] > 0).long() + 2 * (images[:, 1] > 0).long()  # (2, 32, 48) in 0..3
     masks[:, :, :4] = 4  # Void

@@ -9,11 +9,16 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from modules.errors import UserInputError
+from common.errors import UserInputError
 from modules.nets.encoders import build_encoder
-from modules.nets.unet import UNet, unet
+from modules.nets.unet import UNet, UNetSpec
 from modules.nets.unet_blocks import icnr_
 from tests.conftest import SHARED
+
+
+def unet(encoder: str = "resnet34", num_classes: int = 12, **options) -> UNet:
+    """A U-Net on a randomly initialised torchvision encoder, from its spec."""
+    return UNetSpec(encoder=encoder, **options).build(3, num_classes)
 
 ENCODERS = {  # name: cut
     "resnet18": None, "resnet34": None, "resnet50": None, "mobilenet_v2": -1, "vgg16": None,
@@ -81,6 +86,21 @@ def test_residual_unet_starts_as_the_identity_and_learns_a_correction(y_range):
     assert (net(images) - images).abs().max() > 1e-3  # the zeroed head still learns
     with pytest.raises(ValueError, match="residual"):
         unet("resnet18", num_classes=5, residual=True)
+
+
+def test_pretrained_encoder_weights_fill_a_built_unet_without_moving_the_random_state(tmp_path):
+    source = torchvision.models.mobilenet_v2()
+    path = tmp_path / "features.pth"
+    torch.save({k: v for k, v in source.state_dict().items() if k.startswith("features.")}, path)
+    spec = UNetSpec(encoder="mobilenet_v2", encoder_cut=-1)
+    net = spec.build(3, 3).to(memory_format=torch.channels_last)
+    decoder_before = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("encoder.")}
+    state = torch.get_rng_state()
+    spec.load_encoder_weights(net, str(path))
+    assert torch.equal(torch.get_rng_state(), state)  # a seeded run draws the same numbers after loading
+    assert torch.equal(net.encoder[3].conv[0][0].weight, source.features[3].conv[0][0].weight)
+    assert net.encoder[3].conv[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in decoder_before.items())
 
 
 def test_resnet34_matches_the_lessons_unet():

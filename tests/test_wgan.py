@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import torch
 
 from cli import cli_main
-from modules.nets.dcgan import dcgan_critic, dcgan_generator
+from modules.nets.dcgan import DCGANSpec, dcgan_critic, dcgan_generator
 from modules.switchers import FixedSwitcher
 from modules.wgan import WGANModule
 from tests.conftest import CONFIGS
@@ -15,7 +15,7 @@ def test_dcgan_shapes():
 
 
 def test_both_optimizers_change_their_network_and_clip_holds():
-    model = WGANModule(image_size=16, noise_dim=8, features=4, switcher=FixedSwitcher(1), samples=0)
+    model = WGANModule(DCGANSpec(noise_dim=8, width=4), image_size=16, switcher=FixedSwitcher(1), grid_size=0)
     optimizers = model.configure_optimizers()
     model.optimizers = lambda: optimizers
     model._trainer = SimpleNamespace(optimizers=optimizers)  # what toggled_optimizer reads

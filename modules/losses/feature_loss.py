@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modules.nets.encoders import build_encoder
+from modules.nets.encoders import build_encoder, load_encoder_weights
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -28,11 +28,13 @@ class FeatureLoss(nn.Module):
 
     The extractor is frozen: it never trains (``train()`` leaves it in eval mode), takes no
     gradient for its weights, and is left out of this module's ``state_dict`` (it is rebuilt from
-    its source instead of being stored in every checkpoint).
+    its source instead of being stored in every checkpoint). It is built with random weights;
+    ``load_weights`` fills it, which a training run does when it starts.
 
     Args:
         arch: ``vgg16`` or ``vgg16_bn`` (torchvision).
-        weights: ``imagenet`` (torchvision weights, downloaded), a local state-dict path, or none.
+        weights: ``imagenet`` (torchvision weights, downloaded), a local state-dict path, or None
+            to start random (``load_weights`` later).
         layer_weights: weight of each compared layer, deepest last.
         gram_scale: extra factor on the Gram terms.
     """
@@ -40,12 +42,13 @@ class FeatureLoss(nn.Module):
     def __init__(
         self,
         arch: str = "vgg16",
-        weights: str | None = "imagenet",
+        weights: str | None = None,
         layer_weights: Sequence[float] = (5.0, 15.0, 2.0),
         gram_scale: float = 5e3,
     ):
         super().__init__()
-        body = build_encoder(arch, weights, option="--model.feature_weights")
+        self.arch = arch
+        body = build_encoder(arch, None)
         pools = [index for index, layer in enumerate(body) if isinstance(layer, nn.MaxPool2d)]
         if len(pools) < len(layer_weights):
             raise ValueError(f"{arch} has {len(pools)} max-pools; cannot compare {len(layer_weights)} layers")
@@ -56,6 +59,17 @@ class FeatureLoss(nn.Module):
         self.gram_scale = gram_scale
         self._register_state_dict_hook(_drop_extractor_from_state_dict)
         self.register_load_state_dict_post_hook(_forgive_missing_extractor)
+        if weights is not None:
+            self.load_weights(weights)
+
+    def load_weights(self, weights: str, option: str = "--model.feature_weights") -> None:
+        """Fills the extractor with pretrained weights: ``imagenet`` or a local state-dict path.
+
+        Raises:
+            UserInputError: the weights cannot be had (missing file, another network, no network
+                for the download); names ``option``.
+        """
+        load_encoder_weights(self.extractor, self.arch, weights, cut=len(self.extractor), option=option)
 
     def train(self, mode: bool = True) -> "FeatureLoss":
         super().train(mode)

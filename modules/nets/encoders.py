@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from modules.errors import UserInputError
+from common.errors import UserInputError
 
 
 def _body_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -28,6 +28,9 @@ def build_encoder(
     option: str = "--model.encoder_weights",
 ) -> nn.Sequential:
     """A torchvision classifier's convolutional body, optionally pretrained and cut short.
+
+    Networks are built without weights (``weights=None``) and filled by ``load_encoder_weights``
+    when training starts: a checkpoint then never needs the weights file it started from.
 
     Args:
         arch: a torchvision classification model name: ``resnet18``, ``resnet34``, ``resnet50``,
@@ -132,3 +135,25 @@ def _adapt_first_conv(encoder: nn.Sequential, in_channels: int) -> None:
                         conv.bias.copy_(child.bias)
                 setattr(parent, name, conv)
                 return
+
+
+def load_encoder_weights(
+    encoder: nn.Sequential, arch: str, weights: str, cut: int | None = None, in_channels: int = 3,
+    option: str = "--model.encoder_weights",
+) -> None:
+    """Fills an encoder made by ``build_encoder(arch, None, cut, in_channels)`` with pretrained weights.
+
+    The pretrained copy is built with the random-number state saved and restored, so loading
+    weights leaves the rest of a seeded run (data order, augmentation) as it would have been.
+
+    Args:
+        encoder: the encoder to fill, in place (its memory layout is kept).
+        arch: its torchvision architecture.
+        weights: ``imagenet`` or a local state-dict path (see ``build_encoder``).
+        cut: the cut it was built with.
+        in_channels: the image channels it was built for.
+        option: the CLI option that chose ``weights``, named in errors.
+    """
+    with torch.random.fork_rng(devices=[]):
+        pretrained = build_encoder(arch, weights, cut, in_channels, option)
+    encoder.load_state_dict(pretrained.state_dict())

@@ -4,6 +4,7 @@ Each stage halves the image: 28 -> 14 -> 7 -> 4 -> 2 -> 1, so the last conv leav
 of class scores that is flattened into logits.
 """
 
+from dataclasses import dataclass
 from typing import Literal
 
 from torch import nn
@@ -17,7 +18,7 @@ def mnist_net(
     arch: MNISTArch = "resnet",
     in_channels: int = 1,
     num_classes: int = 10,
-    channels: tuple[int, ...] = (8, 16, 32, 16),
+    widths: tuple[int, ...] = (8, 16, 32, 16),
 ) -> nn.Sequential:
     """Builds one of the lesson's three MNIST classifiers.
 
@@ -29,13 +30,13 @@ def mnist_net(
         arch: ``plain``, ``resnet`` or ``densenet``.
         in_channels: image channels (1 for MNIST).
         num_classes: number of logits.
-        channels: channels of the stride-2 stages before the classifying conv.
+        widths: channels of the stride-2 stages before the classifying conv.
     """
     if arch not in ("plain", "resnet", "densenet"):
         raise ValueError(f"unknown MNIST arch {arch!r}; expected 'plain', 'resnet' or 'densenet'")
     layers: list[nn.Module] = []
     incoming = in_channels
-    for width in channels:
+    for width in widths:
         layers.append(conv_layer(incoming, width, stride=2))
         if arch == "plain":
             incoming = width
@@ -47,3 +48,22 @@ def mnist_net(
     layers.append(conv_layer(incoming, num_classes, stride=2))
     layers.append(nn.Flatten())  # (B, num_classes, 1, 1) -> (B, num_classes)
     return nn.Sequential(*layers)
+
+
+@dataclass
+class MNISTNetSpec:
+    """One of the lesson's MNIST classifiers, everything but its weights.
+
+    Args:
+        arch: ``plain``, ``resnet`` or ``densenet``.
+        widths: channels of the stride-2 stages (the lesson's 8, 16, 32, 16).
+    """
+
+    arch: MNISTArch = "resnet"
+    widths: tuple[int, ...] = (8, 16, 32, 16)
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(width) for width in self.widths)
+
+    def build(self, in_channels: int, num_classes: int) -> nn.Sequential:
+        return mnist_net(self.arch, in_channels, num_classes, self.widths)

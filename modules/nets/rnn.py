@@ -6,6 +6,9 @@ Stateless models return None as their state. Hidden sizes follow ``nn.RNN``/``nn
 (num_layers, B, H) for those, (B, H) for the hand-written loops.
 """
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -107,3 +110,34 @@ class Model5(_TorchRecurrent):
 
 
 LANGUAGE_MODELS = {"model1": Model1, "model2": Model2, "model3": Model3, "model4": Model4, "model5": Model5}
+
+LanguageArch = Literal["model1", "model2", "model3", "model4", "model5"]
+
+
+@dataclass
+class LanguageNetSpec:
+    """One of the lesson's five language models, everything but its weights.
+
+    Args:
+        arch: ``model1`` .. ``model5``.
+        hidden_dim: hidden size.
+        num_layers: recurrent layers (model4, model5; the others have one).
+    """
+
+    arch: LanguageArch = "model5"
+    hidden_dim: int = 64
+    num_layers: int = 2
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the net carries its hidden state from one batch to the next (model3..5)."""
+        return self.arch in ("model3", "model4", "model5")
+
+    @property
+    def predicts_last_only(self) -> bool:
+        """Whether the net predicts only the word after its input (model1) instead of after every word."""
+        return self.arch == "model1"
+
+    def build(self, vocab_size: int) -> nn.Module:
+        extra = {"num_layers": self.num_layers} if self.arch in ("model4", "model5") else {}
+        return LANGUAGE_MODELS[self.arch](vocab_size, self.hidden_dim, **extra)

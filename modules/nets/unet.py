@@ -9,13 +9,14 @@ deep-copies and wraps in DDP like any module.
 """
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from modules.layers import NormType, conv_layer, res_block
-from modules.nets.encoders import build_encoder
+from modules.nets.encoders import build_encoder, load_encoder_weights
 from modules.nets.unet_blocks import PixelShuffleICNR, UNetBlock
 
 
@@ -80,6 +81,7 @@ class UNet(nn.Module):
             raise ValueError(f"residual=True needs as many outputs as input channels, got {num_classes} "
                              f"outputs for {in_channels} input channels")
         self.encoder = encoder
+        self.in_channels = in_channels
         was_training = encoder.training
         encoder.eval()  # a batch of one must not disturb (or trip over) the batch-norm statistics
         with torch.no_grad(), _recording_output_shapes(encoder) as shapes:
@@ -150,25 +152,45 @@ def _zero_weight(conv: nn.Module) -> None:
             conv.bias.zero_()
 
 
-def unet(
-    encoder: str = "resnet34",
-    num_classes: int = 12,
-    encoder_weights: str | None = None,
-    encoder_cut: int | None = None,
-    in_channels: int = 3,
-    blur: bool = False,
-    blur_final: bool = True,
-    self_attention: bool = False,
-    y_range: tuple[float, float] | None = None,
-    last_cross: bool = True,
-    norm: NormType = "none",
-    residual: bool = False,
-) -> UNet:
-    """A ``UNet`` on a torchvision encoder by name: fast.ai's ``unet_learner(data, models.resnet34)``.
+@dataclass
+class UNetSpec:
+    """A U-Net on a torchvision encoder, everything but its weights: fast.ai's ``unet_learner`` options.
 
-    ``encoder``, ``encoder_weights`` and ``encoder_cut`` go to ``build_encoder``; the rest to ``UNet``.
+    Args:
+        encoder: torchvision classifier whose body is the encoder (``resnet34``, ``mobilenet_v2``, ...).
+        encoder_cut: keep the encoder body's layers ``[:encoder_cut]`` (``-1`` on ``mobilenet_v2``
+            drops the 1x1 expansion to 1280 channels); None keeps all.
+        norm: decoder norm: ``none`` (the lesson's CamVid U-Net), ``batch`` or ``weight`` (its generator).
+        blur: blur after each decoder upsampling (against checkerboard artefacts).
+        blur_final: blur the last block's upsampling too (when ``blur``).
+        self_attention: self-attention in the third-from-last decoder block.
+        last_cross: concatenate the input image before the last ``res_block``.
+        y_range: (low, high) range of the outputs (image outputs; ImageNet-normalised pixels lie
+            within about -2.2..2.7), or None for unbounded outputs (class scores).
+        residual: predict a correction to the input image instead of the image (see ``UNet``).
     """
-    body = build_encoder(encoder, encoder_weights, encoder_cut, in_channels)
-    return UNet(body, num_classes, in_channels=in_channels, blur=blur, blur_final=blur_final,
-                self_attention=self_attention, y_range=y_range, last_cross=last_cross, norm=norm,
-                residual=residual)
+
+    encoder: str = "resnet34"
+    encoder_cut: int | None = None
+    norm: NormType = "none"
+    blur: bool = False
+    blur_final: bool = True
+    self_attention: bool = False
+    last_cross: bool = True
+    y_range: tuple[float, float] | None = None
+    residual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.y_range is not None:
+            self.y_range = (float(self.y_range[0]), float(self.y_range[1]))
+
+    def build(self, in_channels: int, out_channels: int) -> UNet:
+        """The U-Net with a randomly initialised encoder (see ``load_encoder_weights`` for pretrained ones)."""
+        encoder = build_encoder(self.encoder, None, self.encoder_cut, in_channels)
+        return UNet(encoder, out_channels, in_channels=in_channels, blur=self.blur, blur_final=self.blur_final,
+                    self_attention=self.self_attention, y_range=self.y_range, last_cross=self.last_cross,
+                    norm=self.norm, residual=self.residual)
+
+    def load_encoder_weights(self, net: UNet, weights: str, option: str = "--model.encoder_weights") -> None:
+        """Fills ``net``'s encoder (built by ``build``) with pretrained weights: ``imagenet`` or a file."""
+        load_encoder_weights(net.encoder, self.encoder, weights, self.encoder_cut, net.in_channels, option)

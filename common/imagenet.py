@@ -12,9 +12,9 @@ def _stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def normalize_uint8(images: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) float, ImageNet-normalised."""
-    floats = images.permute(0, 3, 1, 2).float().div_(255)
+def normalize_uint8(images: torch.Tensor, channels_first: bool = False) -> torch.Tensor:
+    """(B, H, W, 3) uint8 (or (B, 3, H, W) with ``channels_first``) -> (B, 3, H, W) float, ImageNet-normalised."""
+    floats = (images if channels_first else images.permute(0, 3, 1, 2)).float().div_(255)
     mean, std = _stats(floats)
     return (floats - mean) / std
 

@@ -1,0 +1,1 @@
+"""What the models and the data both need: ImageNet statistics, palettes, image sizes, the user-error type."""
