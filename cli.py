@@ -99,7 +99,7 @@ class Lesson7CLI(LightningCLI):
                 sections += [f"--{key}", json.dumps({"class_path": class_path, "init_args": hparams})]
         # After the config files and before the other options: the command line wins.
         at = _after_config_files(words, subcommand)
-        super().parse_arguments(parser, [*words[:at], *sections, *words[at:]])
+        self.config = parser.parse_args([*words[:at], *sections, *words[at:]])
 
     def _parse_ckpt_path(self) -> None:
         """Replaced by ``parse_arguments``, which puts the command line above the checkpoint."""

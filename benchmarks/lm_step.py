@@ -1,10 +1,12 @@
 """Training-step throughput of LanguageModelModule under Lightning against a plain PyTorch loop.
 
-Both train the same net (the lesson's 2-layer GRU by default) on the same human-numbers stream
-(batch 64, bptt 20, 40 windows an epoch), carry the hidden state across windows and detach it,
-and use fused AdamW under the same one-cycle schedule, on the CPU with the same thread count.
-The Lightning run keeps what the config has: TensorBoard logger, progress bar, learning-rate
-monitor and the non-finite-loss check; validation is off in both. Run:
+Both build the model and the human-numbers stream from the arch's config (``--arch model5``, the
+lesson's 2-layer GRU: ``configs/human_numbers.yaml``, batch 64, bptt 20, 40 windows an epoch;
+the other archs: ``configs/human_numbers_<arch>.yaml``), carry the hidden state across windows
+and detach it (the module's own ``training_loss``), and use its fused AdamW under the same
+one-cycle schedule (``one_cycle_adamw``), on the CPU with the same thread count. Only the loop
+differs. The Lightning run keeps what the config has: TensorBoard logger, progress bar,
+learning-rate monitor and the non-finite-loss check; validation is off in both. Run:
 
     python -m benchmarks.lm_step --epochs 5 --rounds 7 --threads 1 [--clock cpu]
 
@@ -19,16 +21,17 @@ from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 
-from benchmarks.timing import compare
+from benchmarks.configs import data_options, model_options, progress_refresh, read_config
+from benchmarks.plain import descend, one_cycle_all
+from benchmarks.timing import compare, tensorboard_logger
 from callbacks.finite_loss import StopOnNonFiniteLoss
 from datamodules.human_numbers import HumanNumbersDataModule
 from modules.language_model import LanguageModelModule
 
 WARMUP = 10
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-MODEL = {"hidden_dim": 64, "lr": 1e-2, "weight_decay": 1.0, "pct_start": 0.3}
+ARCHS = ("model1", "model2", "model3", "model4", "model5")
 
 
 class FitTimer(pl.Callback):
@@ -50,73 +53,70 @@ class FitTimer(pl.Callback):
         self.timed_steps = trainer.global_step - self.warmup
 
 
-def _module(datamodule: HumanNumbersDataModule, arch: str) -> LanguageModelModule:
-    layers = {"model4": 1, "model5": 2}.get(arch, 1)
-    return LanguageModelModule(arch=arch, vocab_size=datamodule.vocab_size, vocab=datamodule.vocab,
-                               num_layers=layers, sample_length=0, **MODEL)
+def config_name(arch: str) -> str:
+    """The config that trains ``arch``: the lesson's GRU has the plain name."""
+    return "human_numbers.yaml" if arch == "model5" else f"human_numbers_{arch}.yaml"
 
 
-def lightning_fit(datamodule: HumanNumbersDataModule, arch: str, epochs: int,
+def build_model(datamodule: HumanNumbersDataModule, options: dict) -> LanguageModelModule:
+    return LanguageModelModule(**options, vocab_size=datamodule.vocab_size, vocab=datamodule.vocab)
+
+
+def lightning_fit(datamodule: HumanNumbersDataModule, options: dict, config: dict, epochs: int,
                   clock: Callable[[], float]) -> tuple[float, int]:
     timer = FitTimer(WARMUP, clock)
     trainer = pl.Trainer(
         max_epochs=epochs, limit_val_batches=0, num_sanity_val_steps=0, accelerator="cpu", devices=1,
-        log_every_n_steps=10, enable_checkpointing=False, enable_model_summary=False,
-        logger=pl.loggers.TensorBoardLogger("/tmp/lesson7-bench", name="lm"),
-        callbacks=[timer, pl.callbacks.TQDMProgressBar(refresh_rate=10),
+        log_every_n_steps=config["trainer"]["log_every_n_steps"], enable_checkpointing=False,
+        enable_model_summary=False, logger=tensorboard_logger("lm"),
+        callbacks=[timer, pl.callbacks.TQDMProgressBar(refresh_rate=progress_refresh(config)),
                    pl.callbacks.LearningRateMonitor(logging_interval="step"), StopOnNonFiniteLoss()],
     )
-    trainer.fit(_module(datamodule, arch), datamodule=datamodule)
+    trainer.fit(build_model(datamodule, options), datamodule=datamodule)
     return timer.seconds, timer.timed_steps
 
 
-def plain_fit(datamodule: HumanNumbersDataModule, arch: str, epochs: int,
+def plain_fit(datamodule: HumanNumbersDataModule, options: dict, epochs: int,
               clock: Callable[[], float]) -> tuple[float, int]:
-    net = _module(datamodule, arch).net.train()
-    steps_per_epoch = len(datamodule.train_dataloader())
-    optimizer = torch.optim.AdamW(net.parameters(), lr=MODEL["lr"], betas=(0.95, 0.99),
-                                  weight_decay=MODEL["weight_decay"], fused=True)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=MODEL["lr"], total_steps=epochs * steps_per_epoch, pct_start=MODEL["pct_start"],
-        base_momentum=0.85, max_momentum=0.95, div_factor=25.0, final_div_factor=1e4,
-    )
+    model = build_model(datamodule, options).train()
+    optimizer, scheduler = one_cycle_all(model, epochs * len(datamodule.train_dataloader()))
     step, started = 0, 0.0
     for _ in range(epochs):
-        hidden = None
+        model.on_train_epoch_start()  # a fresh hidden state each epoch
         for batch in datamodule.train_dataloader():
             if step == WARMUP:
                 started = clock()
-            logits, hidden = net(batch["tokens"], hidden)
-            hidden = hidden.detach() if hidden is not None else None
-            targets = batch["targets"] if logits.dim() == 3 else batch["targets"][:, -1]
-            loss = F.cross_entropy(logits.flatten(0, -2), targets.flatten())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            descend(optimizer, model.training_loss(batch))
             scheduler.step()
             step += 1
     return clock() - started, step - WARMUP
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="model5")
+    parser.add_argument("--arch", default="model5", choices=ARCHS)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
-    datamodule = HumanNumbersDataModule(batch_size=64, bptt=20)
+    config = read_config(config_name(args.arch))
+    options = model_options(config)
+    datamodule = HumanNumbersDataModule(**data_options(config))
+    steps = args.epochs * len(datamodule.train_dataloader()) - WARMUP
+    if steps < 1:
+        raise SystemExit(f"{args.epochs} epoch(s) of {len(datamodule.train_dataloader())} windows leave no step "
+                         f"after the {WARMUP} warm-up steps; use more --epochs.")
     result = compare(
-        lambda: lightning_fit(datamodule, args.arch, args.epochs, clock),
-        lambda: plain_fit(datamodule, args.arch, args.epochs, clock),
+        lambda: lightning_fit(datamodule, options, config, args.epochs, clock),
+        lambda: plain_fit(datamodule, options, args.epochs, clock),
         args.rounds,
     )
-    steps = args.epochs * len(datamodule.train_dataloader()) - WARMUP
-    print(f"human numbers {args.arch}, bs 64, bptt 20, {steps} timed steps x {args.rounds} rounds, "
-          f"{torch.get_num_threads()} threads, {args.clock} clock")
+    data = datamodule.hparams
+    print(f"human numbers {args.arch}, bs {data.batch_size}, bptt {data.bptt}, {steps} timed steps x {args.rounds} "
+          f"rounds, {torch.get_num_threads()} threads, {args.clock} clock")
     print(f"plain loop: {result['plain_steps_per_s']:.1f} steps/s (median)")
     print(f"lightning:  {result['lightning_steps_per_s']:.1f} steps/s (median)")
     print(f"ratio lightning/plain: {result['ratio_median']:.3f} (per round: "

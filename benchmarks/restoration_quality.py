@@ -1,12 +1,14 @@
 """Image quality of restoration generators on the validation split, against classic upsampling.
 
-For each checkpoint named on the command line (a ``RestorationModule`` or ``GANModule`` run),
-the generator restores the validation photos exactly as the training run's validation saw them
-(centre crops of the damaged copy, upsampled as that run did); the script reports torchmetrics PSNR and
-SSIM against the originals, beside the same scores of the damaged input upsampled bilinearly and
-bicubically. With ``--feature_weights`` it also reports the lesson's VGG16 feature loss of every
-row, so generators trained under different losses are compared on one ruler. ``--grid`` saves
-damaged | each generator | original for the first validation photos. Run:
+For each checkpoint named on the command line (a ``RestorationModule`` or ``GANModule`` run of
+``cli.py fit``), the module is loaded from the checkpoint alone, with the class its
+hyperparameters name, and restores the validation photos exactly as the training run's validation
+saw them (centre crops of the damaged copy, upsampled as that run did). Every row is scored by
+the product's ``ImageQualityMetrics`` (torchmetrics PSNR and SSIM against the originals), beside
+the same scores of the damaged input upsampled bilinearly and bicubically. With
+``--feature_weights`` it also reports the lesson's VGG16 feature loss of every row, so generators
+trained under different losses are compared on one ruler. ``--grid`` saves damaged | each
+generator | original for the first validation photos. Run:
 
     # restoration (lesson-style crappify, 128 px): pretrained generator, then after the GAN
     python -m benchmarks.restoration_quality --data_dir ../shared/data/pets/images \\
@@ -20,30 +22,35 @@ damaged | each generator | original for the first validation photos. Run:
 """
 
 import argparse
+import importlib
 from pathlib import Path
 
 import torch
-from modules.checkpoint_parts import load_part
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchvision.utils import save_image
 
+from common.errors import UserInputError
 from common.imagenet import denormalize
 from datamodules.restoration import RestorationDataModule
+from modules.checkpoints import read_checkpoint, upgrade_hyperparameters
+from modules.image_quality import ImageQualityMetrics
+from modules.image_to_image import ImageToImageModule
 from modules.losses.feature_loss import FeatureLoss
-from modules.nets.unet import unet
 
 
-def generator_from(checkpoint: str) -> tuple[torch.nn.Module, str]:
-    """The U-Net of a restoration or GAN run, rebuilt from the options saved in its checkpoint,
-    and how that run upsampled its damaged inputs (it is scored on inputs made the same way)."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    options = saved["hyper_parameters"]
-    upsample = saved.get("datamodule_hyper_parameters", {}).get("upsample", "bilinear")
-    net = unet(options["encoder"], 3, None, options["encoder_cut"], 3, blur=options["blur"],
-               self_attention=options["self_attention"], norm=options["norm"], y_range=tuple(options["y_range"]),
-               residual=options.get("residual", False))
-    load_part(net, checkpoint, "generator", "--checkpoint")
-    return net.eval(), upsample
+def generator_from(checkpoint: str) -> tuple[ImageToImageModule, str]:
+    """The module a restoration or GAN run saved, and how that run upsampled its damaged inputs
+    (it is scored on inputs made the same way)."""
+    saved = read_checkpoint(checkpoint, "--checkpoint")
+    hparams = upgrade_hyperparameters(saved.get("hyper_parameters") or {})  # older layouts load too
+    if "_class_path" not in hparams:
+        raise UserInputError(f"--checkpoint {checkpoint} does not name its module class: it was not written by "
+                             "`python cli.py fit`.")
+    module_path, name = hparams["_class_path"].rsplit(".", 1)
+    module_class = getattr(importlib.import_module(module_path), name)
+    options = {key: value for key, value in hparams.items() if not key.startswith("_")}
+    model = module_class.load_from_checkpoint(checkpoint, map_location="cpu", **options)
+    upsample = (saved.get("datamodule_hyper_parameters") or {}).get("upsample", "bilinear")
+    return model.eval(), upsample
 
 
 def validation_batches(args: argparse.Namespace, upsample: str) -> list[dict]:
@@ -57,29 +64,29 @@ def validation_batches(args: argparse.Namespace, upsample: str) -> list[dict]:
     return [datamodule.on_after_batch_transfer(batch, 0) for batch in datamodule.val_dataloader()]
 
 
-class Scores:
-    """Mean PSNR (per image), SSIM and, optionally, feature loss of one row of the table."""
+class Row:
+    """One row of the table: PSNR and SSIM from ``ImageQualityMetrics``, and optionally the feature loss."""
 
     def __init__(self, feature_loss: FeatureLoss | None):
-        self.psnr = PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
-        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.quality = ImageQualityMetrics()
         self.feature_loss = feature_loss
         self.feature_sum, self.images = 0.0, 0
 
-    def update(self, normalized: torch.Tensor, target: torch.Tensor) -> None:
-        self.psnr(denormalize(normalized), denormalize(target))
-        self.ssim(denormalize(normalized), denormalize(target))
+    def update(self, images: torch.Tensor, damaged: torch.Tensor, target: torch.Tensor) -> None:
+        """Scores ``images`` (restored from ``damaged``, or ``damaged`` itself); all ImageNet-normalised."""
+        self.quality.update(denormalize(images), denormalize(damaged), denormalize(target))
         if self.feature_loss is not None:
-            self.feature_sum += float(self.feature_loss(normalized, target)["loss"]) * len(target)
+            self.feature_sum += float(self.feature_loss(images, target)["loss"]) * len(target)
             self.images += len(target)
 
-    def row(self, name: str) -> str:
+    def line(self, name: str) -> str:
+        psnr, ssim = float(self.quality.psnr.compute()), float(self.quality.ssim.compute())
         feature = f" {self.feature_sum / self.images:12.4f} |" if self.feature_loss is not None else ""
-        return f"| {name:<22} | {float(self.psnr.compute()):8.2f} | {float(self.ssim.compute()):6.3f} |{feature}"
+        return f"| {name:<22} | {psnr:8.2f} | {ssim:6.3f} |{feature}"
 
 
 @torch.no_grad()
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--cache_dir", default="data/cache")
@@ -92,7 +99,7 @@ def main() -> None:
     parser.add_argument("--feature_weights", help="VGG16 weights ('imagenet' or a local state dict)")
     parser.add_argument("--grid", help="save damaged | generators | original for the first photos here")
     parser.add_argument("--grid_rows", type=int, default=6)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     named = [entry.split("=", 1) for entry in args.checkpoint]
     if any(len(pair) != 2 for pair in named):
         parser.error("--checkpoint takes NAME=PATH")
@@ -100,17 +107,17 @@ def main() -> None:
     feature_loss = FeatureLoss("vgg16", args.feature_weights) if args.feature_weights else None
 
     bilinear, bicubic = validation_batches(args, "bilinear"), validation_batches(args, "bicubic")
-    rows = {"input, bilinear": Scores(feature_loss), "input, bicubic": Scores(feature_loss)}
-    rows |= {name: Scores(feature_loss) for name in generators}
+    rows = {name: Row(feature_loss) for name in ("input, bilinear", "input, bicubic", *generators)}
     grid_columns: list[list[torch.Tensor]] = []
     for plain, smooth in zip(bilinear, bicubic, strict=True):
         target = plain["target"]
-        rows["input, bilinear"].update(plain["input"], target)
-        rows["input, bicubic"].update(smooth["input"], target)
         inputs = {"bilinear": plain["input"], "bicubic": smooth["input"]}
-        outputs = [generator(inputs[upsample]) for generator, upsample in generators.values()]
-        for name, output in zip(generators, outputs):
-            rows[name].update(output, target)
+        rows["input, bilinear"].update(inputs["bilinear"], inputs["bilinear"], target)
+        rows["input, bicubic"].update(inputs["bicubic"], inputs["bicubic"], target)
+        outputs = []
+        for name, (generator, upsample) in generators.items():
+            outputs.append(generator(inputs[upsample]))
+            rows[name].update(outputs[-1], inputs[upsample], target)
         grid_columns.append([plain["input"], smooth["input"], *outputs, target])
 
     images = sum(len(batch["target"]) for batch in bilinear)
@@ -119,8 +126,8 @@ def main() -> None:
     header = "| image | PSNR (dB) | SSIM |" + (" feature loss |" if feature_loss is not None else "")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
-    for name, scores in rows.items():
-        print(scores.row(name))
+    for name, row in rows.items():
+        print(row.line(name))
     if args.grid:
         columns = [torch.cat(parts)[: args.grid_rows] for parts in zip(*grid_columns)]
         tiles = torch.stack([denormalize(column) for column in columns], dim=1).flatten(0, 1)

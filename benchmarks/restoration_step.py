@@ -14,16 +14,20 @@ the benchmark times what ``cli.py fit`` trains:
   clipping (``configs/wgan.yaml``).
 
 Both loops build the model the same way, draw the same batches from the datamodule's
-``train_dataloader`` (``on_after_batch_transfer`` applied), use the optimizers and schedule of the
-module's ``configure_optimizers`` with the same settings and the same memory format, and do the
-same work per step. Lightning runs with the config's TensorBoard logging interval, progress
+``train_dataloader`` (``on_after_batch_transfer`` applied), call the module's own losses
+(``training_losses``, ``training_loss``, ``critic_loss`` / ``generator_losses``) and build its
+optimizers the way ``configure_optimizers`` does (``one_cycle_adamw``, ``make_optimizer``), so
+only the loop differs. Lightning runs with the config's TensorBoard logging interval, progress
 bar and precision, as ``cli.py fit`` would; under ``bf16-mixed`` the plain step runs inside
 ``torch.autocast`` with bfloat16, as Lightning's does. Each run takes 2 warm-up steps, then times ``--steps``; the two
 alternate for ``--rounds`` rounds in one process. The U-Nets train in their unfrozen phase
-(``frozen_epochs`` 0), so every parameter gets a gradient; ``init_checkpoint`` is dropped, as
-weights do not change the cost of a step. ``--encoder_weights`` and ``--feature_weights`` (local
-state dicts) make the U-Net encoder and the VGG16 ImageNet-trained; without them they are random,
-which costs the same.
+(``frozen_epochs`` 0), so every parameter gets a gradient. Weights do not change the cost of a
+step, so the networks start random unless given: ``--encoder_weights`` and ``--feature_weights``
+(local state dicts) make the U-Net encoder and the VGG16 ImageNet-trained, and
+``--generator_checkpoint`` / ``--critic_checkpoint`` start super-resolution and the GAN from
+earlier runs, as their configs do. Without a checkpoint, a network's architecture comes from the
+config of the run that would have written it (``superres_mse.yaml`` for super-resolution,
+``restore_generator.yaml`` and ``restore_critic.yaml`` for the GAN).
 
 The GANs' turns come from a ``FixedSwitcher`` (``--critic_steps`` critic steps, then one generator
 step) in both loops. ``restore_gan.yaml`` uses the lesson's adaptive switcher, which hands the
@@ -31,9 +35,8 @@ generator its turn when the critic's loss drops below a threshold; that makes th
 turns depend on the losses, so two runs would time different mixes of critic and generator
 steps. A fixed schedule makes both loops do exactly the same steps in the same order. Every
 ``GANModule`` and ``WGANModule`` step still reads its loss back (``loss.item()`` for the switcher),
-and so does the plain loop. ``GANModule`` starts from ``--generator_checkpoint`` and
-``--critic_checkpoint`` when given, else from scratch. Their s/step is the mean over the mix of
-critic and generator steps in the timed window.
+and so does the plain loop. Their s/step is the mean over the mix of critic and generator steps
+in the timed window.
 
 ``--peak_memory`` first reports the memory of one training step (one critic plus one generator
 step for the GANs) of a fresh model and optimizer: ``torch.cuda.max_memory_allocated`` on CUDA;
@@ -71,37 +74,44 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
-import yaml
 
-from benchmarks.timing import StepTimer, compare, print_seconds_per_step
+from benchmarks import configs
+from benchmarks.plain import descend, one_cycle_all, unfrozen_unet
+from benchmarks.timing import StepTimer, compare, print_seconds_per_step, tensorboard_logger
 from datamodules.critic_data import CriticDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.restoration import RestorationDataModule
-from modules.critic import CriticModule, patch_bce
-from modules.freezing import PhasedOneCycle, set_frozen
+from modules.adversarial import AdversarialModule
+from modules.checkpoints import load_part
+from modules.critic import CriticModule
 from modules.gan import GANModule
 from modules.restoration import RestorationModule
 from modules.switchers import FixedSwitcher
 from modules.wgan import WGANModule
 
 WARMUP = 2
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CONFIG_OF = {"generator": "restore_generator.yaml", "superres": "superres.yaml", "critic": "restore_critic.yaml",
              "gan": "restore_gan.yaml", "wgan": "wgan.yaml"}
 GANS = ("gan", "wgan")
+# The configs whose runs write the networks a later stage starts from: (network, the checkpoint
+# option that names the run, that run's config). Without the checkpoint the architecture is read there.
+EARLIER_STAGES = {
+    "superres": [("generator", "generator_checkpoint", "superres_mse.yaml")],
+    "gan": [("generator", "generator_checkpoint", "restore_generator.yaml"),
+            ("critic", "critic_checkpoint", "restore_critic.yaml")],
+}
 
 Step = Callable[[object], None]
 
 
-def read_config(module: str, image_size: int | None) -> tuple[str, dict]:
+def config_of(module: str, image_size: int | None) -> tuple[str, dict]:
     """The config file's name and contents; super-resolution at 256 px has its own config."""
     name = "superres_256.yaml" if module == "superres" and image_size == 256 else CONFIG_OF[module]
-    return name, yaml.safe_load((CONFIGS / name).read_text())
+    return name, configs.read_config(name)
 
 
 def build_datamodule(args: argparse.Namespace, config: dict) -> pl.LightningDataModule:
-    options = dict(config["data"]["init_args"])
+    options = configs.data_options(config)
     options.update(image_size=args.image_size, batch_size=args.batch_size, num_workers=args.num_workers)
     if args.module == "critic":
         options.update(real_dir=args.real_dir, generated_dir=args.generated_dir)
@@ -113,16 +123,18 @@ def build_datamodule(args: argparse.Namespace, config: dict) -> pl.LightningData
     return RestorationDataModule(**options)
 
 
-def model_options(args: argparse.Namespace, config: dict) -> dict:
+def benchmark_options(args: argparse.Namespace, config: dict) -> dict:
     """The config's model options with the benchmark's changes (see the module docstring)."""
-    options = {key: value for key, value in config["model"]["init_args"].items() if key != "switcher"}
+    options = configs.model_options(config)
+    options.pop("switcher", None)
     if args.module in ("generator", "superres"):
-        options.update(frozen_epochs=0, init_checkpoint=None, encoder_weights=args.encoder_weights,
-                       feature_weights=args.feature_weights)
-    elif args.module == "gan":
-        options.update(generator_checkpoint=args.generator_checkpoint, critic_checkpoint=args.critic_checkpoint)
+        options.update(frozen_epochs=0, encoder_weights=args.encoder_weights, feature_weights=args.feature_weights)
     elif args.module == "wgan":
         options.update(image_size=args.image_size)
+    for network, option, earlier in EARLIER_STAGES.get(args.module, []):
+        options[option] = getattr(args, option)
+        if options[option] is None:
+            options[network] = configs.model_options(configs.read_config(earlier))[network]
     return options
 
 
@@ -135,118 +147,68 @@ def build_model(args: argparse.Namespace, options: dict) -> pl.LightningModule:
     return module(**options, switcher=FixedSwitcher(args.critic_steps))  # a fresh schedule per run
 
 
-def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """One plain update: the zero_grad / backward / step that Lightning's loops wrap."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def load_starting_weights(model: pl.LightningModule) -> None:
+    """What a fit from scratch loads before its first step (``setup`` and ``on_fit_start``), without a Trainer."""
+    model.setup("fit")  # the feature loss's VGG16 weights
+    hp = model.hparams
+    if isinstance(model, RestorationModule):
+        if hp.generator_checkpoint:
+            load_part(model.generator, hp.generator_checkpoint, "generator", "--generator_checkpoint")
+        elif hp.encoder_weights:
+            model.spec.load_encoder_weights(model.generator, hp.encoder_weights, "--encoder_weights")
+    elif isinstance(model, GANModule):
+        for part in ("generator", "critic"):
+            if hp[f"{part}_checkpoint"]:
+                load_part(getattr(model, part), hp[f"{part}_checkpoint"], part, f"--{part}_checkpoint")
 
 
 # One plain training step per module: the work of the module's training_step and optimizer step.
 
 def restoration_step(model: RestorationModule, total_steps: int) -> Step:
-    """``frozen_then_unfrozen_adam`` with no frozen phase: one one-cycle phase at ``unfrozen_lr``."""
-    hp, net = model.hparams, model.generator
-    set_frozen(net.encoder, frozen=False)  # what on_train_epoch_start does when frozen_epochs is 0
-    encoder_ids = {id(p) for p in net.encoder.parameters()}
-    groups = [{"params": list(net.encoder.parameters())},
-              {"params": [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]}]
-    optimizer = torch.optim.AdamW(groups, lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
-                                  fused=model.device.type in ("cpu", "cuda"))
-    scheduler = PhasedOneCycle(optimizer, [(total_steps, list(hp.unfrozen_lr), hp.unfrozen_pct_start)])
+    """The restoration loss under ``frozen_then_unfrozen``'s optimizer with no frozen phase."""
+    optimizer, scheduler = unfrozen_unet(model, model.generator.encoder, total_steps)
 
     def step(batch: dict) -> None:
-        output = net(batch["input"].contiguous(memory_format=model.memory_format))
-        if model.feature_loss is not None:
-            loss = model.feature_loss(output.float(), batch["target"].float())["loss"]
-        elif hp.loss == "l1":
-            loss = F.l1_loss(output, batch["target"])
-        else:
-            loss = F.mse_loss(output, batch["target"])
-        descend(optimizer, loss)
+        descend(optimizer, model.training_losses(batch)["loss"])
         scheduler.step()
 
     return step
 
 
 def critic_step(model: CriticModule, total_steps: int) -> Step:
-    """``one_cycle_adam``'s fused AdamW and per-step one-cycle schedule, written out."""
-    hp, net = model.hparams, model.critic
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.lr, betas=(0.95, 0.99), weight_decay=hp.weight_decay,
-                                  fused=model.device.type in ("cpu", "cuda"))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=hp.lr, total_steps=total_steps, pct_start=hp.pct_start,
-        base_momentum=0.85, max_momentum=0.95, div_factor=25.0, final_div_factor=1e4,
-    )
+    """The critic's patch BCE under ``one_cycle``'s optimizer and schedule."""
+    optimizer, scheduler = one_cycle_all(model, total_steps)
 
     def step(batch: dict) -> None:
-        loss = patch_bce(net(batch["image"]), batch["label"])
-        descend(optimizer, loss)
+        descend(optimizer, model.training_loss(batch))
         scheduler.step()
 
     return step
 
 
-def gan_step(model: GANModule, total_steps: int) -> Step:
-    """``GANModule.training_step`` without Lightning: the switcher's turn, one network's update."""
-    hp, generator, critic, switcher = model.hparams, model.generator, model.critic, model.switcher
-    critic_optimizer = torch.optim.Adam(critic.parameters(), lr=hp.lr, betas=(0.0, 0.99))
-    generator_optimizer = torch.optim.Adam(generator.parameters(), lr=hp.lr, betas=(0.0, 0.99))
+def adversarial_step(model: AdversarialModule, total_steps: int) -> Step:
+    """``AdversarialModule.training_step`` without Lightning: the switcher's turn, one network's update."""
+    critic_optimizer = model.make_optimizer(model.critic.parameters())
+    generator_optimizer = model.make_optimizer(model.generator.parameters())
 
-    def step(batch: dict) -> None:
-        turn = switcher.next_turn()
-        images = batch["input"].contiguous(memory_format=model.memory_format)
+    def step(batch) -> None:
+        turn = model.switcher.next_turn()
         if turn == "critic":
-            with torch.no_grad():
-                fake = generator(images)
-            loss = (patch_bce(critic(batch["target"]), 1.0) + patch_bce(critic(fake.detach()), 0.0)) / 2
+            loss = model.critic_loss(batch)
             descend(critic_optimizer, loss)
+            model.after_critic_step()
         else:
-            critic.requires_grad_(False)  # what toggled_optimizer does: the critic only judges
-            fake = generator(images)
-            adversarial = patch_bce(critic(fake), 1.0)
-            pixel = F.mse_loss(fake, batch["target"])
-            loss = hp.adversarial_weight * adversarial + hp.pixel_weight * pixel
+            model.critic.requires_grad_(False)  # what toggled_optimizer does: the critic judges, does not learn
+            loss = model.generator_losses(batch)["loss"]
             descend(generator_optimizer, loss)
-            critic.requires_grad_(True)
-        switcher.record(turn, loss.item())
+            model.critic.requires_grad_(True)
+        model.switcher.record(turn, loss.item())
 
     return step
 
 
-def wgan_step(model: WGANModule, total_steps: int) -> Step:
-    """``WGANModule.training_step`` without Lightning: clipped critic or generator update."""
-    hp, generator, critic, switcher = model.hparams, model.generator, model.critic, model.switcher
-    if hp.optimizer == "adam":
-        critic_optimizer = torch.optim.Adam(critic.parameters(), lr=hp.lr, betas=(0.0, 0.99))
-        generator_optimizer = torch.optim.Adam(generator.parameters(), lr=hp.lr, betas=(0.0, 0.99))
-    else:
-        critic_optimizer = torch.optim.RMSprop(critic.parameters(), lr=hp.lr)
-        generator_optimizer = torch.optim.RMSprop(generator.parameters(), lr=hp.lr)
-
-    def step(real: torch.Tensor) -> None:
-        noise = torch.randn(real.shape[0], hp.noise_dim, 1, 1, device=real.device)
-        turn = switcher.next_turn()
-        if turn == "critic":
-            with torch.no_grad():
-                fake = generator(noise)
-            loss = critic(fake).mean() - critic(real).mean()
-            descend(critic_optimizer, loss)
-            with torch.no_grad():
-                for parameter in critic.parameters():
-                    parameter.clamp_(-hp.clip, hp.clip)
-        else:
-            critic.requires_grad_(False)
-            loss = -critic(generator(noise)).mean()
-            descend(generator_optimizer, loss)
-            critic.requires_grad_(True)
-        switcher.record(turn, loss.item())
-
-    return step
-
-
-PLAIN_STEPS = {"generator": restoration_step, "superres": restoration_step, "critic": critic_step, "gan": gan_step,
-               "wgan": wgan_step}
+PLAIN_STEPS = {"generator": restoration_step, "superres": restoration_step, "critic": critic_step,
+               "gan": adversarial_step, "wgan": adversarial_step}
 
 
 def synchronize(device: torch.device) -> None:
@@ -279,7 +241,7 @@ class SyncedStepTimer(StepTimer):
 
 def fresh_plain_model(args, options: dict, device: torch.device, total_steps: int) -> tuple[pl.LightningModule, Step]:
     model = build_model(args, options)
-    model.setup("fit")  # GANModule loads its pretrained parts here
+    load_starting_weights(model)
     model.to(device).train()
     step_fn = PLAIN_STEPS[args.module](model, total_steps)
 
@@ -291,23 +253,15 @@ def fresh_plain_model(args, options: dict, device: torch.device, total_steps: in
     return model, step_in_precision
 
 
-def progress_refresh(trainer_config: dict) -> int:
-    """The config's progress-bar refresh rate: the bar's cost is part of what Lightning adds."""
-    for callback in trainer_config.get("callbacks", []):
-        if callback["class_path"].endswith("TQDMProgressBar"):
-            return callback.get("init_args", {}).get("refresh_rate", 1)
-    return 1
-
-
-def lightning_epoch(args, options: dict, trainer_config: dict, datamodule, steps: int) -> tuple[float, int]:
+def lightning_epoch(args, options: dict, config: dict, datamodule, steps: int) -> tuple[float, int]:
     model = build_model(args, options)
     timer = SyncedStepTimer(WARMUP)
     trainer = pl.Trainer(
         max_epochs=1, limit_train_batches=steps + WARMUP, limit_val_batches=0, num_sanity_val_steps=0,
-        accelerator=args.accelerator, devices=1, log_every_n_steps=trainer_config["log_every_n_steps"],
+        accelerator=args.accelerator, devices=1, log_every_n_steps=config["trainer"]["log_every_n_steps"],
         precision=args.precision, enable_checkpointing=False,
-        logger=pl.loggers.TensorBoardLogger("/tmp/lesson7-bench", name=args.module),
-        callbacks=[timer, pl.callbacks.TQDMProgressBar(refresh_rate=progress_refresh(trainer_config))],
+        logger=tensorboard_logger(args.module),
+        callbacks=[timer, pl.callbacks.TQDMProgressBar(refresh_rate=configs.progress_refresh(config))],
         enable_model_summary=False,
     )
     trainer.fit(model, datamodule=datamodule)
@@ -369,7 +323,7 @@ def peak_memory(args, options: dict, datamodule, device: torch.device) -> str:
             f"first use; {caveat})")
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, choices=sorted(CONFIG_OF))
     parser.add_argument("--data_dir", help="folder of photos (all modules but critic)")
@@ -378,7 +332,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cache_dir", default="/tmp/lesson7-bench/cache", help="where damaged copies are written")
     parser.add_argument("--encoder_weights", help="generator/superres: local MobileNetV2 state dict (else random)")
     parser.add_argument("--feature_weights", help="superres: local VGG16 state dict (else random)")
-    parser.add_argument("--generator_checkpoint", help="gan: RestorationModule checkpoint to start from")
+    parser.add_argument("--generator_checkpoint", help="superres/gan: RestorationModule checkpoint to start from")
     parser.add_argument("--critic_checkpoint", help="gan: CriticModule checkpoint to start from")
     parser.add_argument("--critic_steps", type=int, help="gan/wgan: critic steps per generator step (gan 1, "
                         "wgan its config's)")
@@ -389,7 +343,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peak_memory", action="store_true", help="first report the memory of one training step")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.module == "critic" and not (args.real_dir and args.generated_dir):
         parser.error("--module critic needs --real_dir and --generated_dir")
     if args.module != "critic" and not args.data_dir:
@@ -397,9 +351,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
-    config_name, config = read_config(args.module, args.image_size)
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config_name, config = config_of(args.module, args.image_size)
     data_config = config["data"]["init_args"]
     args.image_size = args.image_size or data_config["image_size"]
     args.batch_size = args.batch_size or data_config["batch_size"]
@@ -416,7 +370,7 @@ def main() -> None:
     datamodule = build_datamodule(args, config)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    options = model_options(args, config)
+    options = benchmark_options(args, config)
     options["in_channels"] = datamodule.in_channels
     batches = len(datamodule.train_dataloader())
     if batches < args.steps + WARMUP:
@@ -424,7 +378,7 @@ def main() -> None:
                          f"need {args.steps + WARMUP}. Use fewer --steps, a smaller --batch_size or more photos.")
 
     memory = peak_memory(args, options, datamodule, device) if args.peak_memory else None
-    result = compare(lambda: lightning_epoch(args, options, config["trainer"], datamodule, args.steps),
+    result = compare(lambda: lightning_epoch(args, options, config, datamodule, args.steps),
                      lambda: plain_epoch(args, options, datamodule, args.steps, device), args.rounds)
     switching = f", {args.critic_steps} critic step(s) per generator step" if args.module in GANS else ""
     print(f"{args.module} ({config_name}{switching}), {args.image_size}x{args.image_size}, bs {args.batch_size}, "

@@ -6,6 +6,13 @@ from collections.abc import Callable
 
 import lightning.pytorch as pl
 
+LOG_DIR = "/tmp/lesson7-bench"  # where the Lightning runs write their TensorBoard logs
+
+
+def tensorboard_logger(name: str) -> pl.loggers.TensorBoardLogger:
+    """The logger of a Lightning run: its cost is part of what Lightning adds."""
+    return pl.loggers.TensorBoardLogger(LOG_DIR, name=name)
+
 
 class StepTimer(pl.Callback):
     """Wall time from the start of batch ``warmup`` to the end of the training epoch."""

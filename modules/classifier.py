@@ -9,7 +9,7 @@ from common.errors import UserInputError
 from modules.nets.mnist import MNISTNetSpec
 from modules.nets.spec import as_spec, spec_dict
 from modules.one_cycle import one_cycle
-from modules.tensorboard import log_image
+from modules.tensorboard import log_image, log_training_loss
 
 
 class ClassifierModule(pl.LightningModule):
@@ -59,17 +59,10 @@ class ClassifierModule(pl.LightningModule):
         return self.net(images.contiguous(memory_format=self.memory_format))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.training_loss(batch)
-        if batch_idx % self.trainer.log_every_n_steps == 0:
-            # Logging costs about a millisecond; on MNIST's 20 ms steps that is 5 % of the time,
-            # so the loss is only recorded on the steps the logger writes anyway.
-            self.log("train/loss", loss, prog_bar=True)
-        return loss
+        return log_training_loss(self, self.training_loss(batch), batch_idx)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self._evaluate(batch, "val", self.val_acc)
-        if batch_idx == 0:
-            self._log_grid(batch, logits)
+        self._evaluate(batch, "val", self.val_acc, with_grid=batch_idx == 0)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_acc)
@@ -86,12 +79,13 @@ class ClassifierModule(pl.LightningModule):
         """Cross-entropy of a batch, with the configured label smoothing."""
         return F.cross_entropy(self(batch["image"]), batch["label"], label_smoothing=self.hparams.label_smoothing)
 
-    def _evaluate(self, batch: dict, split: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
+    def _evaluate(self, batch: dict, split: str, accuracy: MulticlassAccuracy, with_grid: bool = False) -> None:
         logits = self(batch["image"])
         accuracy(logits, batch["label"])
         self.log(f"{split}/loss", F.cross_entropy(logits, batch["label"]), prog_bar=True, sync_dist=True)
         self.log(f"{split}/acc", accuracy, prog_bar=True)
-        return logits
+        if with_grid:
+            self._log_grid(batch, logits)
 
     def _log_grid(self, batch: dict, logits: torch.Tensor) -> None:
         count = self.hparams.grid_size

@@ -8,6 +8,7 @@ from modules.losses.patch_bce import patch_bce
 from modules.nets.critic import CriticSpec
 from modules.nets.spec import as_spec, spec_dict
 from modules.one_cycle import one_cycle
+from modules.tensorboard import log_training_loss
 
 # The lesson's critic at the width that trains on a CPU (the lesson: 128).
 CRITIC = CriticSpec(width=64)
@@ -46,10 +47,7 @@ class CriticModule(pl.LightningModule):
         return self.critic(images)  # (B, patches)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.training_loss(batch)
-        if batch_idx % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss", loss, prog_bar=True)
-        return loss
+        return log_training_loss(self, self.training_loss(batch), batch_idx)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_acc)

@@ -71,12 +71,10 @@ class GANModule(AdversarialModule, ImageToImageModule):
         self.switcher = switcher or AdaptiveSwitcher()
 
     def on_fit_start(self) -> None:
-        if not fitting_from_scratch(self):
-            return
-        if self.hparams.generator_checkpoint:
-            load_part(self.generator, self.hparams.generator_checkpoint, "generator", "--model.generator_checkpoint")
-        if self.hparams.critic_checkpoint:
-            load_part(self.critic, self.hparams.critic_checkpoint, "critic", "--model.critic_checkpoint")
+        for part in ("generator", "critic") if fitting_from_scratch(self) else ():
+            checkpoint = self.hparams[f"{part}_checkpoint"]
+            if checkpoint:
+                load_part(getattr(self, part), checkpoint, part, f"--model.{part}_checkpoint")
 
     def critic_loss(self, batch: dict) -> torch.Tensor:
         with torch.no_grad():

@@ -9,7 +9,7 @@ from torchmetrics.text import Perplexity
 from modules.nets.rnn import LanguageNetSpec
 from modules.nets.spec import as_spec, spec_dict
 from modules.one_cycle import one_cycle
-from modules.tensorboard import tensorboard_of
+from modules.tensorboard import log_training_loss, tensorboard_of
 
 
 class LanguageModelModule(pl.LightningModule):
@@ -62,10 +62,7 @@ class LanguageModelModule(pl.LightningModule):
         return self.net(tokens, hidden)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.training_loss(batch)
-        if batch_idx % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss", loss, prog_bar=True)
-        return loss
+        return log_training_loss(self, self.training_loss(batch), batch_idx)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits, targets = self._run(batch, "val")

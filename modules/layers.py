@@ -25,6 +25,21 @@ def _activation(name: Activation) -> nn.Module | None:
     raise ValueError(f"unknown activation {name!r}; expected 'relu', 'leaky_relu' or 'none'")
 
 
+def reparametrized(conv: nn.Module, norm: NormType) -> nn.Module:
+    """``conv`` with its weight weight- or spectral-normalised when ``norm`` says so; else as it is.
+
+    Raises:
+        ValueError: an unknown norm.
+    """
+    if norm == "weight":
+        return nn.utils.parametrizations.weight_norm(conv)
+    if norm == "spectral":
+        return nn.utils.parametrizations.spectral_norm(conv)
+    if norm not in ("batch", "batch_zero", "none"):
+        raise ValueError(f"unknown norm {norm!r}; expected one of {NormType.__args__}")
+    return conv
+
+
 def conv_layer(
     in_channels: int,
     out_channels: int,
@@ -64,14 +79,7 @@ def conv_layer(
                             nonlinearity=nonlinearity)
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
-    if norm == "weight":
-        conv = nn.utils.parametrizations.weight_norm(conv)
-    elif norm == "spectral":
-        conv = nn.utils.parametrizations.spectral_norm(conv)
-    elif norm not in ("batch", "batch_zero", "none"):
-        raise ValueError(f"unknown norm {norm!r}; expected one of {NormType.__args__}")
-
-    layers: list[nn.Module] = [conv]
+    layers: list[nn.Module] = [reparametrized(conv, norm)]
     act = _activation(activation)
     if act is not None:
         layers.append(act)

@@ -13,6 +13,7 @@ from modules.image_to_image import ImageToImageModule
 from modules.losses.feature_loss import FeatureLoss
 from modules.nets.spec import as_spec, spec_dict
 from modules.nets.unet import UNetSpec
+from modules.tensorboard import log_training_loss
 
 PixelLoss = Literal["mse", "l1", "feature"]
 
@@ -112,7 +113,7 @@ class RestorationModule(ImageToImageModule):
         terms = self.training_losses(batch)
         if batch_idx % self.trainer.log_every_n_steps == 0:
             self.log_dict({f"train/{name}": value for name, value in terms.items() if name != "loss"})
-            self.log("train/loss", terms["loss"], prog_bar=True)
+        log_training_loss(self, terms["loss"], batch_idx)
         return terms["loss"]
 
     def configure_optimizers(self):

@@ -12,7 +12,7 @@ from modules.checkpoints import fitting_from_scratch
 from modules.freezing import freeze_for_epoch, frozen_then_unfrozen
 from modules.nets.spec import as_spec, spec_dict
 from modules.nets.unet import UNetSpec
-from modules.tensorboard import tensorboard_of
+from modules.tensorboard import log_training_loss, tensorboard_of
 
 
 class SegmentationModule(pl.LightningModule):
@@ -81,28 +81,23 @@ class SegmentationModule(pl.LightningModule):
         freeze_for_epoch(self, self.net.encoder)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.training_loss(batch)
-        if batch_idx % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss", loss, prog_bar=True)  # each log costs ~1 ms: only when written
-        return loss
+        return log_training_loss(self, self.training_loss(batch), batch_idx)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        logits = self._evaluate(batch, "val", self.val_confusion)
-        if batch_idx == 0:
-            self._log_grid(batch, logits)
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_confusion)
-
-    def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        masks = self(batch["image"]).argmax(dim=1).to(torch.uint8)  # (B, H, W)
-        return {"path": batch["path"], "mask": masks, "size": batch["size"]}
+        self._evaluate(batch, "val", self.val_confusion, with_grid=batch_idx == 0)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val", self.val_confusion)
 
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_confusion)
+
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_confusion)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        masks = self(batch["image"]).argmax(dim=1).to(torch.uint8)  # (B, H, W)
+        return {"path": batch["path"], "mask": masks, "size": batch["size"]}
 
     def configure_optimizers(self):
         return frozen_then_unfrozen(self, self.net.encoder)
@@ -117,12 +112,13 @@ class SegmentationModule(pl.LightningModule):
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _evaluate(self, batch: dict, split: str, confusion: MulticlassConfusionMatrix) -> torch.Tensor:
+    def _evaluate(self, batch: dict, split: str, confusion: MulticlassConfusionMatrix, with_grid: bool = False) -> None:
         logits = self(batch["image"])
         loss = F.cross_entropy(logits, batch["mask"], ignore_index=self.hparams.ignore_index)
         self.log(f"{split}/loss", loss, prog_bar=True, sync_dist=True)
         confusion.update(logits.argmax(dim=1), batch["mask"])
-        return logits
+        if with_grid:
+            self._log_grid(batch, logits)
 
     def _log_metrics(self, split: str, confusion: MulticlassConfusionMatrix) -> None:
         matrix = confusion.compute().double()  # (truth, prediction), Void pixels already dropped

@@ -17,6 +17,16 @@ def tensorboard_of(module: pl.LightningModule):
     return None
 
 
+def log_training_loss(module: pl.LightningModule, loss: torch.Tensor, batch_idx: int) -> torch.Tensor:
+    """Logs ``train/loss`` on the steps the logger writes, and only on those; returns the loss.
+
+    Each ``self.log`` costs about a millisecond: 5 % of an MNIST step if done on every step.
+    """
+    if batch_idx % module.trainer.log_every_n_steps == 0:
+        module.log("train/loss", loss, prog_bar=True)
+    return loss
+
+
 def log_image(
     module: pl.LightningModule, tag: str, images: torch.Tensor, captions: list[str], wrong: list[bool]
 ) -> None:

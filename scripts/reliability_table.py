@@ -27,7 +27,8 @@ from datamodules.mnist import MNISTDataModule  # noqa: E402
 from datamodules.restoration import RestorationDataModule  # noqa: E402
 from modules.gan import GANModule  # noqa: E402
 from modules.losses.feature_loss import FeatureLoss  # noqa: E402
-from modules.segmentation import SegmentationModule  # noqa: E402
+from modules.nets.critic import CriticSpec  # noqa: E402
+from modules.nets.unet import UNetSpec  # noqa: E402
 
 ROOT = Path(tempfile.mkdtemp())
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -115,14 +116,15 @@ def main() -> None:
     row("CamVid: RGBA and greyscale frames", camvid_setup(broken_camvid("modes", lambda f: (
         Image.fromarray(np.full((24, 32, 4), 90, np.uint8)).save(f / "train" / "0.png"),
         Image.fromarray(np.full((24, 32), 90, np.uint8)).save(f / "train" / "1.png")))))
-    row("U-Net: missing encoder weights file", lambda: SegmentationModule(
-        encoder="mobilenet_v2", encoder_weights=str(ROOT / "nowhere.pth")))
+    unet = UNetSpec("mobilenet_v2", encoder_cut=-1)
+    row("U-Net: missing encoder weights file", lambda: unet.load_encoder_weights(
+        unet.build(3, 3), str(ROOT / "nowhere.pth")))
     torch_like = ROOT / "other.pth"
     import torch
 
     torch.save({"features.0.weight": torch.zeros(3)}, torch_like)
-    row("U-Net: weights file of another network", lambda: SegmentationModule(
-        encoder="mobilenet_v2", encoder_weights=str(torch_like)))
+    row("U-Net: weights file of another network", lambda: unet.load_encoder_weights(
+        unet.build(3, 3), str(torch_like)))
     row("Feature loss: missing VGG weights file", lambda: FeatureLoss(weights=str(ROOT / "vgg.pth")))
 
     (ROOT / "photos_empty").mkdir()
@@ -139,7 +141,7 @@ def main() -> None:
         lambda: RestorationDataModule(data_dir=str(photos), cache_dir=str(ROOT / "cache1"),
                                       crappify_workers=1).prepare_data())
     row("GAN: missing pretrained generator checkpoint", lambda: GANModule(
-        str(ROOT / "generator.ckpt"), critic_features=8).setup("fit"))
+        str(ROOT / "generator.ckpt"), critic=CriticSpec(width=8)))
     row("Config: unknown key", lambda: cli_main(["fit", "--config", str(CONFIGS / "human_numbers.yaml"),
                                                   "--model.learning_rate", "0.1"]))
     row("Config: wrong type", lambda: cli_main(["fit", "--config", str(CONFIGS / "human_numbers.yaml"),

@@ -15,8 +15,7 @@ python cli.py fit --config configs/restore_generator.yaml --data.data_dir "$phot
 damaged=$(python -c "
 from datamodules.restoration import RestorationDataModule
 print(RestorationDataModule(data_dir='$photos').damaged_dir)")
-python cli.py predict --config configs/restore_generator.yaml --data.data_dir "$photos" \
-    --data.predict_dir "$damaged" --ckpt_path lightning_logs/restore_generator/checkpoints/last.ckpt \
-    --model.encoder_weights "$weights" "${opts[@]}"
+python cli.py predict --config configs/restore_generator.yaml \
+    --data.predict_dir "$damaged" --ckpt_path lightning_logs/restore_generator/checkpoints/last.ckpt "${opts[@]}"
 python cli.py fit --config configs/restore_critic.yaml --data.real_dir "$photos" "${opts[@]}"
 python cli.py fit --config configs/restore_gan.yaml --data.data_dir "$photos" "${opts[@]}"

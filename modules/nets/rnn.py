@@ -69,9 +69,22 @@ class Model3(Model1):
 
 
 class _TorchRecurrent(nn.Module):
-    """Embedding -> a torch recurrent layer -> batch norm -> linear, state carried by the caller."""
+    """Embedding -> a torch recurrent layer -> batch norm -> linear, state carried by the caller.
 
-    def __init__(self, recurrent: nn.RNNBase, vocab_size: int, hidden_dim: int):
+    Subclasses name the layer (``recurrent_layer``) and its default depth (``default_layers``).
+
+    Args:
+        vocab_size: tokens in the vocabulary.
+        hidden_dim: hidden size.
+        num_layers: stacked recurrent layers (the subclass's default when None).
+    """
+
+    recurrent_layer: type[nn.RNNBase]
+    default_layers: int
+
+    def __init__(self, vocab_size: int, hidden_dim: int = 64, num_layers: int | None = None):
+        # The recurrent layer is made first: the order the weights draw their random initial values in.
+        recurrent = self.recurrent_layer(hidden_dim, hidden_dim, num_layers or self.default_layers, batch_first=True)
         super().__init__()
         self.input_to_hidden = nn.Embedding(vocab_size, hidden_dim)
         self.recurrent = recurrent
@@ -84,29 +97,17 @@ class _TorchRecurrent(nn.Module):
 
 
 class Model4(_TorchRecurrent):
-    """``nn.RNN`` (one tanh layer) with batch norm on its outputs.
+    """``nn.RNN`` (one tanh layer in the lesson) with batch norm on its outputs."""
 
-    Args:
-        vocab_size: tokens in the vocabulary.
-        hidden_dim: hidden size.
-        num_layers: stacked recurrent layers.
-    """
-
-    def __init__(self, vocab_size: int, hidden_dim: int = 64, num_layers: int = 1):
-        super().__init__(nn.RNN(hidden_dim, hidden_dim, num_layers, batch_first=True), vocab_size, hidden_dim)
+    recurrent_layer = nn.RNN
+    default_layers = 1
 
 
 class Model5(_TorchRecurrent):
-    """``nn.GRU`` (two layers in the lesson) with batch norm on its outputs.
+    """``nn.GRU`` (two layers in the lesson) with batch norm on its outputs."""
 
-    Args:
-        vocab_size: tokens in the vocabulary.
-        hidden_dim: hidden size.
-        num_layers: stacked GRU layers.
-    """
-
-    def __init__(self, vocab_size: int, hidden_dim: int = 64, num_layers: int = 2):
-        super().__init__(nn.GRU(hidden_dim, hidden_dim, num_layers, batch_first=True), vocab_size, hidden_dim)
+    recurrent_layer = nn.GRU
+    default_layers = 2
 
 
 LANGUAGE_MODELS = {"model1": Model1, "model2": Model2, "model3": Model3, "model4": Model4, "model5": Model5}

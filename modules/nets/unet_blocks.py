@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modules.layers import NormType, conv_layer
+from modules.layers import NormType, conv_layer, reparametrized
 
 
 def icnr_(weight: torch.Tensor, scale: int = 2) -> torch.Tensor:
@@ -47,11 +47,7 @@ class PixelShuffleICNR(nn.Module):
         icnr_(conv.weight)
         if conv.bias is not None:
             nn.init.zeros_(conv.bias)
-        if norm == "weight":
-            conv = nn.utils.parametrizations.weight_norm(conv)
-        elif norm == "spectral":
-            conv = nn.utils.parametrizations.spectral_norm(conv)
-        layers: list[nn.Module] = [conv]
+        layers: list[nn.Module] = [reparametrized(conv, norm)]
         if norm in ("batch", "batch_zero"):
             layers.append(nn.BatchNorm2d(out_channels * 4))
         layers += [nn.ReLU(inplace=True), nn.PixelShuffle(2)]
