@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = read_config(CONFIG)
     options = model_options(config)
-    options.update(frozen_epochs=0, encoder_weights=None)
+    options.update(encoder_weights=None, schedule={**options["schedule"], "frozen_epochs": 0})
     data = data_options(config)
     data.update(data_dir=args.data_dir, download=False)
     if args.crop:

@@ -82,7 +82,6 @@ from datamodules.critic_data import CriticDataModule
 from datamodules.image_folder import ImageFolderDataModule
 from datamodules.restoration import RestorationDataModule
 from modules.adversarial import AdversarialModule
-from modules.checkpoints import load_part
 from modules.critic import CriticModule
 from modules.gan import GANModule
 from modules.restoration import RestorationModule
@@ -128,7 +127,8 @@ def benchmark_options(args: argparse.Namespace, config: dict) -> dict:
     options = configs.model_options(config)
     options.pop("switcher", None)
     if args.module in ("generator", "superres"):
-        options.update(frozen_epochs=0, encoder_weights=args.encoder_weights, feature_weights=args.feature_weights)
+        options.update(encoder_weights=args.encoder_weights, feature_weights=args.feature_weights,
+                       schedule={**options["schedule"], "frozen_epochs": 0})
     elif args.module == "wgan":
         options.update(image_size=args.image_size)
     for network, option, earlier in EARLIER_STAGES.get(args.module, []):
@@ -150,22 +150,14 @@ def build_model(args: argparse.Namespace, options: dict) -> pl.LightningModule:
 def load_starting_weights(model: pl.LightningModule) -> None:
     """What a fit from scratch loads before its first step (``setup`` and ``on_fit_start``), without a Trainer."""
     model.setup("fit")  # the feature loss's VGG16 weights
-    hp = model.hparams
-    if isinstance(model, RestorationModule):
-        if hp.generator_checkpoint:
-            load_part(model.generator, hp.generator_checkpoint, "generator", "--generator_checkpoint")
-        elif hp.encoder_weights:
-            model.spec.load_encoder_weights(model.generator, hp.encoder_weights, "--encoder_weights")
-    elif isinstance(model, GANModule):
-        for part in ("generator", "critic"):
-            if hp[f"{part}_checkpoint"]:
-                load_part(getattr(model, part), hp[f"{part}_checkpoint"], part, f"--{part}_checkpoint")
+    if isinstance(model, RestorationModule | GANModule):
+        model.load_pretrained()
 
 
 # One plain training step per module: the work of the module's training_step and optimizer step.
 
 def restoration_step(model: RestorationModule, total_steps: int) -> Step:
-    """The restoration loss under ``frozen_then_unfrozen``'s optimizer with no frozen phase."""
+    """The restoration loss under the module's fine-tuning optimizer, with no frozen phase."""
     optimizer, scheduler = unfrozen_unet(model, model.generator.encoder, total_steps)
 
     def step(batch: dict) -> None:
@@ -176,7 +168,7 @@ def restoration_step(model: RestorationModule, total_steps: int) -> Step:
 
 
 def critic_step(model: CriticModule, total_steps: int) -> Step:
-    """The critic's patch BCE under ``one_cycle``'s optimizer and schedule."""
+    """The critic's patch BCE under the module's one-cycle optimizer and schedule."""
     optimizer, scheduler = one_cycle_all(model, total_steps)
 
     def step(batch: dict) -> None:

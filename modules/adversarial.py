@@ -3,8 +3,10 @@
 import lightning.pytorch as pl
 import torch
 
+from modules.checkpoints import LoadsOlderCheckpoints
 
-class AdversarialModule(pl.LightningModule):
+
+class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
     """A generator and a critic under manual optimisation, one network per step.
 
     Before each step the ``switcher`` names whose turn it is. On a critic turn the critic learns

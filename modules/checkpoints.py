@@ -5,6 +5,7 @@ checkpoint) only when it starts from scratch; a resumed run, ``validate``, ``tes
 and ``load_from_checkpoint`` take everything from the checkpoint they are given.
 """
 
+import importlib
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -77,18 +78,22 @@ def load_part(module: nn.Module, checkpoint: str, prefix: str, option: str) -> N
         ) from error
 
 
-# Hyperparameters of checkpoints saved before networks had specs of their own: the flat options
-# that now form each network's section, per module class.
+# Hyperparameters of checkpoints saved before networks and schedules had sections of their own:
+# the flat options that now form each section, per module class.
 _UNET_OPTIONS = ("encoder", "encoder_cut", "norm", "blur", "self_attention", "last_cross", "y_range", "residual")
-_FLAT_NETWORK_OPTIONS = {
-    "ClassifierModule": {"net": {"arch": "arch", "channels": "widths"}},
-    "SegmentationModule": {"net": {name: name for name in _UNET_OPTIONS}},
-    "RestorationModule": {"generator": {name: name for name in _UNET_OPTIONS}},
-    "CriticModule": {"critic": {"features": "width", "num_blocks": "num_blocks", "dropout": "dropout"}},
+_ONE_CYCLE = {name: name for name in ("lr", "pct_start", "weight_decay")}
+_FINE_TUNING = {**_ONE_CYCLE, **{name: name for name in ("frozen_epochs", "unfrozen_lr", "unfrozen_pct_start")}}
+_FLAT_OPTIONS = {
+    "ClassifierModule": {"net": {"arch": "arch", "channels": "widths"}, "schedule": _ONE_CYCLE},
+    "SegmentationModule": {"net": {name: name for name in _UNET_OPTIONS}, "schedule": _FINE_TUNING},
+    "RestorationModule": {"generator": {name: name for name in _UNET_OPTIONS}, "schedule": _FINE_TUNING},
+    "CriticModule": {"critic": {"features": "width", "num_blocks": "num_blocks", "dropout": "dropout"},
+                     "schedule": _ONE_CYCLE},
     "GANModule": {"generator": {name: name for name in _UNET_OPTIONS},
                   "critic": {"critic_features": "width", "critic_blocks": "num_blocks", "critic_dropout": "dropout"}},
     "WGANModule": {"net": {"noise_dim": "noise_dim", "features": "width"}},
-    "LanguageModelModule": {"net": {"arch": "arch", "hidden_dim": "hidden_dim", "num_layers": "num_layers"}},
+    "LanguageModelModule": {"net": {"arch": "arch", "hidden_dim": "hidden_dim", "num_layers": "num_layers"},
+                            "schedule": _ONE_CYCLE},
 }
 _RENAMED_OPTIONS = {"RestorationModule": {"init_checkpoint": "generator_checkpoint"},
                     "WGANModule": {"samples": "grid_size"}}
@@ -100,30 +105,65 @@ def module_class_name(hparams: dict, fallback: str = "") -> str:
 
 
 def upgrade_hyperparameters(hparams: dict, class_name: str = "") -> dict:
-    """A checkpoint's hyperparameters in today's layout (a network section per network).
+    """A checkpoint's hyperparameters in today's layout (a section per network, one for the schedule).
 
-    Checkpoints saved before the layout changed still load: their flat architecture options are
-    gathered into the network sections and renamed options get their new names. Hyperparameters
-    already in today's layout come back unchanged.
+    Checkpoints saved before the layout changed still load: their flat options are gathered into
+    the sections and renamed options get their new names. Hyperparameters already in today's
+    layout come back unchanged.
 
     Args:
         hparams: the checkpoint's ``hyper_parameters``.
         class_name: the module class, when the hyperparameters do not name it (``_class_path``).
     """
     name = module_class_name(hparams, class_name)
-    sections = _FLAT_NETWORK_OPTIONS.get(name, {})
-    if not sections or any(isinstance(hparams.get(section), dict) for section in sections):
-        return dict(hparams)
-    if not any(old in hparams for options in sections.values() for old in options):
-        return dict(hparams)
     upgraded = dict(hparams)
-    for section, options in sections.items():
-        spec = {}  # options the old layout did not have take the spec's defaults, as they did then
-        for old, new in options.items():
-            if old in upgraded:
-                spec[new] = upgraded.pop(old)
-        upgraded[section] = spec
+    for section, options in _FLAT_OPTIONS.get(name, {}).items():
+        if isinstance(upgraded.get(section), dict) or not any(old in upgraded for old in options):
+            continue
+        # Options the old layout did not have take the section's defaults, as they did then.
+        upgraded[section] = {new: upgraded.pop(old) for old, new in options.items() if old in upgraded}
     for old, new in _RENAMED_OPTIONS.get(name, {}).items():
         if old in upgraded:
             upgraded[new] = upgraded.pop(old)
     return upgraded
+
+
+class LoadsOlderCheckpoints:
+    """Mixin for the LightningModules: ``load_from_checkpoint`` reads checkpoints of the older flat layout.
+
+    Lightning rebuilds a module from the hyperparameters a checkpoint stores and drops the ones the
+    module no longer takes: an old checkpoint would come back with default sections, silently
+    another network. Upgraded first, it comes back as it was saved.
+    """
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        stored = read_checkpoint(checkpoint_path, "checkpoint").get("hyper_parameters") or {}
+        upgraded = upgrade_hyperparameters(stored, cls.__name__)
+        changed = {key: value for key, value in upgraded.items() if key not in stored or stored[key] != value}
+        return super().load_from_checkpoint(checkpoint_path, *args, **{**changed, **kwargs})
+
+
+def load_module(checkpoint: str | Path, **overrides) -> pl.LightningModule:
+    """The module a ``cli.py fit`` checkpoint was saved by, rebuilt from the checkpoint alone.
+
+    Args:
+        checkpoint: the ``.ckpt`` file.
+        overrides: hyperparameters to change (``map_location`` too), as for ``load_from_checkpoint``.
+
+    Raises:
+        UserInputError: the file is missing or unreadable, or does not name its class.
+    """
+    hparams = read_checkpoint(checkpoint, "checkpoint").get("hyper_parameters") or {}
+    if "_class_path" not in hparams:
+        raise UserInputError(
+            f"{checkpoint} does not name its module class (checkpoints written by `python cli.py fit` do): "
+            "call SomeModule.load_from_checkpoint on it."
+        )
+    return imported(hparams["_class_path"]).load_from_checkpoint(checkpoint, **overrides)
+
+
+def imported(class_path: str) -> type:
+    """The class a dotted path names (``modules.gan.GANModule``)."""
+    module, name = class_path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)

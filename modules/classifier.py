@@ -6,13 +6,14 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from common.errors import UserInputError
+from modules.checkpoints import LoadsOlderCheckpoints
 from modules.nets.mnist import MNISTNetSpec
 from modules.nets.spec import as_spec, spec_dict
-from modules.one_cycle import one_cycle
+from modules.one_cycle import OneCycle, training_steps
 from modules.tensorboard import log_image, log_training_loss
 
 
-class ClassifierModule(pl.LightningModule):
+class ClassifierModule(LoadsOlderCheckpoints, pl.LightningModule):
     """Cross-entropy classifier trained with Adam and a one-cycle schedule (``fit_one_cycle``).
 
     Args:
@@ -20,9 +21,7 @@ class ClassifierModule(pl.LightningModule):
         in_channels: image channels; linked from the datamodule by the CLI.
         num_classes: number of classes; linked from the datamodule by the CLI.
         class_names: the classes' names, written by ``predict``; linked from the datamodule.
-        lr: peak learning rate of the one-cycle schedule.
-        weight_decay: decoupled (AdamW) weight decay.
-        pct_start: fraction of the steps spent warming up to ``lr``.
+        schedule: the one-cycle schedule (the lesson's: peak 0.05).
         label_smoothing: share of each target's probability spread over the other classes in the
             training loss (0 is plain cross-entropy); validation loss is always plain.
         grid_size: validation images shown in TensorBoard each epoch (0 for none).
@@ -36,9 +35,7 @@ class ClassifierModule(pl.LightningModule):
         in_channels: int = 1,
         num_classes: int = 10,
         class_names: list[str] | None = None,
-        lr: float = 0.05,
-        weight_decay: float = 0.01,
-        pct_start: float = 0.3,
+        schedule: OneCycle | None = None,
         label_smoothing: float = 0.0,
         grid_size: int = 32,
         channels_last: bool = True,
@@ -50,6 +47,8 @@ class ClassifierModule(pl.LightningModule):
         spec = as_spec(MNISTNetSpec, net)
         self.hparams.net = spec_dict(spec)
         self.net = spec.build(in_channels, num_classes)
+        self.schedule = as_spec(OneCycle, schedule, OneCycle(lr=0.05, pct_start=0.3, weight_decay=0.01))
+        self.hparams.schedule = spec_dict(self.schedule)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -73,7 +72,7 @@ class ClassifierModule(pl.LightningModule):
         return {"path": batch["path"], "label": label, "probability": confidence}
 
     def configure_optimizers(self):
-        return one_cycle(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+        return self.schedule.adamw(self.parameters(), training_steps(self))
 
     def training_loss(self, batch: dict) -> torch.Tensor:
         """Cross-entropy of a batch, with the configured label smoothing."""

@@ -4,17 +4,18 @@ import lightning.pytorch as pl
 import torch
 from torchmetrics.classification import BinaryAccuracy
 
+from modules.checkpoints import LoadsOlderCheckpoints
 from modules.losses.patch_bce import patch_bce
 from modules.nets.critic import CriticSpec
 from modules.nets.spec import as_spec, spec_dict
-from modules.one_cycle import one_cycle
+from modules.one_cycle import OneCycle, training_steps
 from modules.tensorboard import log_training_loss
 
 # The lesson's critic at the width that trains on a CPU (the lesson: 128).
 CRITIC = CriticSpec(width=64)
 
 
-class CriticModule(pl.LightningModule):
+class CriticModule(LoadsOlderCheckpoints, pl.LightningModule):
     """BCE on every patch of the lesson's critic; an image counts as "real" when its mean patch logit > 0.
 
     ``predict`` scores images: each gets the label ``real`` (1) or ``generated`` (0) and the
@@ -23,23 +24,23 @@ class CriticModule(pl.LightningModule):
     Args:
         critic: the critic's architecture.
         in_channels: image channels; linked from the datamodule.
-        lr: peak rate of the one-cycle schedule (the lesson's ``fit_one_cycle(6, 1e-3)``). On the
-            pets photos the spectral-normalised critic sits at chance for its first ~14,000 images
-            (as the lesson's did), then passes 0.95 within three epochs; give it the epochs.
-        weight_decay: decoupled weight decay.
-        pct_start: share of the steps spent warming up.
+        schedule: the one-cycle schedule (the lesson's ``fit_one_cycle(6, 1e-3)``). On the pets
+            photos the spectral-normalised critic sits at chance for its first ~14,000 images (as
+            the lesson's did), then passes 0.95 within three epochs; give it the epochs.
         class_names: names of the labels 0 and 1, written by ``predict``.
     """
 
     def __init__(
-        self, critic: CriticSpec | None = None, in_channels: int = 3, lr: float = 1e-3, weight_decay: float = 1e-3,
-        pct_start: float = 0.3, class_names: tuple[str, str] = ("generated", "real"),
+        self, critic: CriticSpec | None = None, in_channels: int = 3, schedule: OneCycle | None = None,
+        class_names: tuple[str, str] = ("generated", "real"),
     ):
         super().__init__()
         self.save_hyperparameters()
         spec = as_spec(CriticSpec, critic, CRITIC)
         self.hparams.critic = spec_dict(spec)
         self.critic = spec.build(in_channels)
+        self.schedule = as_spec(OneCycle, schedule, OneCycle(lr=1e-3, pct_start=0.3, weight_decay=1e-3))
+        self.hparams.schedule = spec_dict(self.schedule)
         self.val_acc = BinaryAccuracy()
         self.test_acc = BinaryAccuracy()
 
@@ -60,7 +61,7 @@ class CriticModule(pl.LightningModule):
         return {"path": batch["path"], "label": (real > 0.5).long(), "probability": torch.maximum(real, 1 - real)}
 
     def configure_optimizers(self):
-        return one_cycle(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+        return self.schedule.adamw(self.parameters(), training_steps(self))
 
     def training_loss(self, batch: dict) -> torch.Tensor:
         """Patch BCE of a batch of labelled images."""

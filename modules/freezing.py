@@ -7,10 +7,12 @@ phases back to back (``modules.one_cycle``). Everything depends only on the step
 counters, so a run resumed from a checkpoint continues in the right phase with the right rates.
 """
 
-import lightning.pytorch as pl
+from dataclasses import dataclass
+
 from torch import nn
 
-from modules.one_cycle import Phase, one_cycle_adamw, training_steps
+from modules.checkpoints import fitting_from_scratch
+from modules.one_cycle import OneCycle, Phase, one_cycle_adamw, training_steps
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
 
@@ -29,32 +31,70 @@ def set_frozen(module: nn.Module, frozen: bool, train_norm: bool = True) -> None
             parameter.requires_grad_(keep or not frozen)
 
 
-def freeze_for_epoch(module: "pl.LightningModule", encoder: nn.Module) -> None:
-    """Freezes ``encoder`` during the first ``frozen_epochs`` epochs (from the module's hyperparameters).
+@dataclass
+class FineTuning(OneCycle):
+    """Frozen then unfrozen, each phase a one-cycle schedule: the lesson's recipe for pretrained encoders.
 
-    Decided from the epoch counter alone, so a resumed run lands in the right phase. Call it from
-    ``on_train_epoch_start``.
+    Args:
+        lr: peak rate of the frozen phase (the encoder is not trained then).
+        pct_start: share of the frozen phase spent warming up.
+        weight_decay: decoupled (AdamW) weight decay.
+        frozen_epochs: epochs that train everything but the encoder (its norm layers still learn).
+        unfrozen_lr: (encoder, rest) peak rates once unfrozen: the lesson's ``slice(lr/400, lr/4)``
+            idea, a lower rate for pretrained layers.
+        unfrozen_pct_start: share of the unfrozen phase spent warming up.
     """
-    set_frozen(encoder, frozen=module.current_epoch < module.hparams.frozen_epochs)
+
+    frozen_epochs: int = 0
+    unfrozen_lr: tuple[float, float] = (1e-5, 1e-4)
+    unfrozen_pct_start: float = 0.3
+
+    def __post_init__(self) -> None:
+        self.unfrozen_lr = (float(self.unfrozen_lr[0]), float(self.unfrozen_lr[1]))
+
+    def is_frozen(self, epoch: int) -> bool:
+        """Whether the encoder is frozen in ``epoch``; the epoch counter alone decides, so a resumed run
+        lands in the right phase."""
+        return epoch < self.frozen_epochs
+
+    def adamw_for(self, encoder: nn.Module, module: nn.Module, total_steps: int, max_epochs: int) -> dict:
+        """AdamW over (encoder, the rest of ``module``) parameter groups with the two one-cycle phases.
+
+        The frozen phase's share of the ``total_steps`` is its share of ``max_epochs``.
+        """
+        encoder_ids = {id(p) for p in encoder.parameters()}
+        rest = [p for p in module.parameters() if id(p) not in encoder_ids and p.requires_grad]
+        groups = [{"params": list(encoder.parameters()), "name": "encoder"}, {"params": rest, "name": "decoder"}]
+        epochs = max_epochs if max_epochs and max_epochs > 0 else 1
+        frozen = min(total_steps, round(total_steps * min(self.frozen_epochs, epochs) / epochs))
+        phases = []
+        if frozen:
+            phases.append(Phase(frozen, (self.lr, self.lr), self.pct_start))  # the encoder's rate is unused then
+        if total_steps - frozen:
+            phases.append(Phase(total_steps - frozen, self.unfrozen_lr, self.unfrozen_pct_start))
+        return one_cycle_adamw(groups, phases, self.weight_decay)
 
 
-def frozen_then_unfrozen(module: "pl.LightningModule", encoder: nn.Module) -> dict:
-    """AdamW over (encoder, rest) parameter groups with the lesson's two one-cycle phases.
+class FineTunesAnEncoder:
+    """Mixin for LightningModules whose pretrained encoder trains frozen, then unfrozen.
 
-    Reads ``frozen_epochs``, ``lr``, ``unfrozen_lr``, ``pct_start``, ``unfrozen_pct_start`` and
-    ``weight_decay`` from the module's hyperparameters. The frozen phase's share of the steps is
-    its share of ``max_epochs``; ``freeze_for_epoch`` freezes the encoder for those epochs.
+    The module provides ``pretrained_encoder`` (the encoder to freeze), ``schedule`` (a
+    ``FineTuning``) and ``load_pretrained`` (what a fit from scratch starts from); this mixin loads
+    that when such a fit starts, freezes the encoder for the frozen epochs and builds the optimizer.
     """
-    hp = module.hparams
-    encoder_ids = {id(p) for p in encoder.parameters()}
-    trainable = [p for p in module.parameters() if id(p) not in encoder_ids and p.requires_grad]
-    groups = [{"params": list(encoder.parameters()), "name": "encoder"}, {"params": trainable, "name": "decoder"}]
-    total = training_steps(module)
-    epochs = module.trainer.max_epochs if module.trainer.max_epochs and module.trainer.max_epochs > 0 else 1
-    frozen = min(total, round(total * min(hp.frozen_epochs, epochs) / epochs))
-    phases = []
-    if frozen:
-        phases.append(Phase(frozen, (hp.lr, hp.lr), hp.pct_start))  # the encoder's rate is unused while frozen
-    if total - frozen:
-        phases.append(Phase(total - frozen, tuple(hp.unfrozen_lr), hp.unfrozen_pct_start))
-    return one_cycle_adamw(groups, phases, hp.weight_decay)
+
+    pretrained_encoder: nn.Module
+    schedule: FineTuning
+
+    def load_pretrained(self) -> None:
+        raise NotImplementedError
+
+    def on_fit_start(self) -> None:
+        if fitting_from_scratch(self):
+            self.load_pretrained()
+
+    def on_train_epoch_start(self) -> None:
+        set_frozen(self.pretrained_encoder, self.schedule.is_frozen(self.current_epoch))
+
+    def configure_optimizers(self):
+        return self.schedule.adamw_for(self.pretrained_encoder, self, training_steps(self), self.trainer.max_epochs)

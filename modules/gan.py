@@ -71,7 +71,12 @@ class GANModule(AdversarialModule, ImageToImageModule):
         self.switcher = switcher or AdaptiveSwitcher()
 
     def on_fit_start(self) -> None:
-        for part in ("generator", "critic") if fitting_from_scratch(self) else ():
+        if fitting_from_scratch(self):
+            self.load_pretrained()
+
+    def load_pretrained(self) -> None:
+        """What a fit from scratch starts from: the weights of ``generator_checkpoint`` and ``critic_checkpoint``."""
+        for part in ("generator", "critic"):
             checkpoint = self.hparams[f"{part}_checkpoint"]
             if checkpoint:
                 load_part(getattr(self, part), checkpoint, part, f"--model.{part}_checkpoint")

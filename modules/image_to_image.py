@@ -6,11 +6,12 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from common.imagenet import denormalize
+from modules.checkpoints import LoadsOlderCheckpoints
 from modules.image_quality import ImageQualityMetrics
 from modules.tensorboard import tensorboard_of
 
 
-class ImageToImageModule(pl.LightningModule):
+class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
     """A generator network that maps damaged images to clean ones; validation, test and predict.
 
     Batches hold ``input`` (the damaged image) and ``target`` (the original), both

@@ -6,13 +6,14 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
+from modules.checkpoints import LoadsOlderCheckpoints
 from modules.nets.rnn import LanguageNetSpec
 from modules.nets.spec import as_spec, spec_dict
-from modules.one_cycle import one_cycle
+from modules.one_cycle import OneCycle, training_steps
 from modules.tensorboard import log_training_loss, tensorboard_of
 
 
-class LanguageModelModule(pl.LightningModule):
+class LanguageModelModule(LoadsOlderCheckpoints, pl.LightningModule):
     """Cross-entropy over every predicted position; accuracy and perplexity from torchmetrics.
 
     Stateful nets (model3..5) keep one hidden state per stage (train, val, test): detached after
@@ -24,9 +25,7 @@ class LanguageModelModule(pl.LightningModule):
         vocab_size: tokens in the vocabulary; linked from the datamodule.
         vocab: the tokens themselves, to decode samples; linked from the datamodule and saved
             in checkpoints.
-        lr: peak rate of the one-cycle schedule.
-        pct_start: warm-up fraction.
-        weight_decay: decoupled weight decay.
+        schedule: the one-cycle schedule.
         context: tokens a stateless net (model1, model2) sees when generating.
         sample_prompt: text continued in TensorBoard after every validation.
         sample_length: tokens generated per continuation.
@@ -38,9 +37,7 @@ class LanguageModelModule(pl.LightningModule):
         net: LanguageNetSpec | None = None,
         vocab_size: int = 31,
         vocab: list[str] | None = None,
-        lr: float = 1e-2,
-        pct_start: float = 0.3,
-        weight_decay: float = 0.01,
+        schedule: OneCycle | None = None,
         context: int = 20,
         sample_prompt: str = "eight thousand one hundred",
         sample_length: int = 30,
@@ -51,6 +48,8 @@ class LanguageModelModule(pl.LightningModule):
         spec = as_spec(LanguageNetSpec, net)
         self.hparams.net = spec_dict(spec)
         self.net = spec.build(vocab_size)
+        self.schedule = as_spec(OneCycle, schedule, OneCycle(lr=1e-2, pct_start=0.3, weight_decay=0.01))
+        self.hparams.schedule = spec_dict(self.schedule)
         self.predicts_last_only = spec.predicts_last_only
         self.stateful = spec.stateful
         self.hidden: dict[str, torch.Tensor | None] = {}
@@ -102,7 +101,7 @@ class LanguageModelModule(pl.LightningModule):
         writer.add_text("val/sample", f"**{self.hparams.sample_prompt}** {text}", self.global_step)
 
     def configure_optimizers(self):
-        return one_cycle(self, self.hparams.lr, self.hparams.weight_decay, self.hparams.pct_start)
+        return self.schedule.adamw(self.parameters(), training_steps(self))
 
     def training_loss(self, batch: dict) -> torch.Tensor:
         """Cross-entropy of a training window, the hidden state carried on from the last one."""

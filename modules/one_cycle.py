@@ -123,7 +123,21 @@ def training_steps(module: pl.LightningModule) -> int:
     return max(int(module.trainer.estimated_stepping_batches), 1)
 
 
-def one_cycle(module: pl.LightningModule, lr: float, weight_decay: float, pct_start: float) -> dict:
-    """The lesson's ``fit_one_cycle(epochs, lr)`` over all of ``module``'s trainable parameters."""
-    groups = [{"params": [p for p in module.parameters() if p.requires_grad]}]
-    return one_cycle_adamw(groups, [Phase(training_steps(module), (lr,), pct_start)], weight_decay)
+@dataclass
+class OneCycle:
+    """The lesson's ``fit_one_cycle(epochs, lr)``: one one-cycle schedule over the whole fit.
+
+    Args:
+        lr: peak learning rate.
+        pct_start: share of the steps spent warming up to it.
+        weight_decay: decoupled (AdamW) weight decay.
+    """
+
+    lr: float = 1e-3
+    pct_start: float = 0.3
+    weight_decay: float = 1e-2
+
+    def adamw(self, parameters, total_steps: int) -> dict:
+        """AdamW over the trainable ``parameters`` under the schedule, for ``total_steps`` steps."""
+        groups = [{"params": [p for p in parameters if p.requires_grad]}]
+        return one_cycle_adamw(groups, [Phase(total_steps, (self.lr,), self.pct_start)], self.weight_decay)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from common.errors import UserInputError
-from modules.checkpoints import fitting_from_scratch, load_part, spec_from_checkpoint
-from modules.freezing import freeze_for_epoch, frozen_then_unfrozen
+from modules.checkpoints import load_part, spec_from_checkpoint
+from modules.freezing import FineTunesAnEncoder, FineTuning
 from modules.image_to_image import ImageToImageModule
 from modules.losses.feature_loss import FeatureLoss
 from modules.nets.spec import as_spec, spec_dict
@@ -21,9 +21,11 @@ PixelLoss = Literal["mse", "l1", "feature"]
 # expansion, blur, self-attention, weight-normalised decoder, outputs in ImageNet-normalised range.
 GENERATOR = UNetSpec(encoder="mobilenet_v2", encoder_cut=-1, norm="weight", blur=True, self_attention=True,
                      y_range=(-3.0, 3.0))
+SCHEDULE = FineTuning(lr=1e-3, pct_start=0.3, weight_decay=1e-3, frozen_epochs=1, unfrozen_lr=(1e-5, 1e-4),
+                      unfrozen_pct_start=0.3)
 
 
-class RestorationModule(ImageToImageModule):
+class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
     """A U-Net generator trained on (damaged, original) pairs, frozen then unfrozen.
 
     Both images are ImageNet-normalised; the U-Net's ``y_range`` keeps its outputs in the range
@@ -47,12 +49,7 @@ class RestorationModule(ImageToImageModule):
             (None: random, for tests). Read by ``fit``, and by ``validate``/``test`` when they can
             be had (otherwise those skip the feature-loss terms, with a warning).
         feature_layer_weights: weights of the three compared VGG layers.
-        frozen_epochs: epochs that train the decoder only; the rest train everything.
-        lr: peak rate of the frozen phase.
-        unfrozen_lr: (encoder, decoder) peak rates once unfrozen.
-        pct_start: warm-up fraction of the frozen phase.
-        unfrozen_pct_start: warm-up fraction of the unfrozen phase.
-        weight_decay: decoupled weight decay.
+        schedule: frozen then unfrozen, each phase a one-cycle schedule (the lesson's recipe).
         grid_size: validation images shown as damaged | restored | original (0 for none).
         channels_last: NHWC layout for weights and activations.
     """
@@ -66,12 +63,7 @@ class RestorationModule(ImageToImageModule):
         loss: PixelLoss = "mse",
         feature_weights: str | None = None,
         feature_layer_weights: tuple[float, float, float] = (5.0, 15.0, 2.0),
-        frozen_epochs: int = 1,
-        lr: float = 1e-3,
-        unfrozen_lr: tuple[float, float] = (1e-5, 1e-4),
-        pct_start: float = 0.3,
-        unfrozen_pct_start: float = 0.3,
-        weight_decay: float = 1e-3,
+        schedule: FineTuning | None = None,
         grid_size: int = 6,
         channels_last: bool = True,
     ):
@@ -83,6 +75,8 @@ class RestorationModule(ImageToImageModule):
             spec = as_spec(UNetSpec, generator, GENERATOR)
         self.hparams.generator = spec_dict(spec)
         self.spec = spec
+        self.schedule = as_spec(FineTuning, schedule, SCHEDULE)
+        self.hparams.schedule = spec_dict(self.schedule)
         self.attach_generator(spec.build(in_channels, in_channels), channels_last)
         self.feature_loss = FeatureLoss("vgg16", None, feature_layer_weights) if loss == "feature" else None
         self._feature_terms = loss == "feature"
@@ -98,17 +92,6 @@ class RestorationModule(ImageToImageModule):
             warnings.warn(f"{error} The feature-loss terms are not reported.", stacklevel=2)
             self._feature_terms = False
 
-    def on_fit_start(self) -> None:
-        if not fitting_from_scratch(self):
-            return
-        if self.hparams.generator_checkpoint:
-            load_part(self.generator, self.hparams.generator_checkpoint, "generator", "--model.generator_checkpoint")
-        elif self.hparams.encoder_weights:
-            self.spec.load_encoder_weights(self.generator, self.hparams.encoder_weights)
-
-    def on_train_epoch_start(self) -> None:
-        freeze_for_epoch(self, self.generator.encoder)
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         terms = self.training_losses(batch)
         if batch_idx % self.trainer.log_every_n_steps == 0:
@@ -116,8 +99,17 @@ class RestorationModule(ImageToImageModule):
         log_training_loss(self, terms["loss"], batch_idx)
         return terms["loss"]
 
-    def configure_optimizers(self):
-        return frozen_then_unfrozen(self, self.generator.encoder)
+    @property
+    def pretrained_encoder(self) -> torch.nn.Module:
+        return self.generator.encoder
+
+    def load_pretrained(self) -> None:
+        """What a fit from scratch starts from: the generator of ``generator_checkpoint``, else the
+        encoder's ``encoder_weights``."""
+        if self.hparams.generator_checkpoint:
+            load_part(self.generator, self.hparams.generator_checkpoint, "generator", "--model.generator_checkpoint")
+        elif self.hparams.encoder_weights:
+            self.spec.load_encoder_weights(self.generator, self.hparams.encoder_weights)
 
     def training_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         """The training loss of a batch as ``loss``, plus its parts for the feature loss."""

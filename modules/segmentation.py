@@ -8,14 +8,18 @@ from torchvision.utils import make_grid
 
 from common.imagenet import denormalize
 from common.palettes import segmentation_palette
-from modules.checkpoints import fitting_from_scratch
-from modules.freezing import freeze_for_epoch, frozen_then_unfrozen
+from modules.checkpoints import LoadsOlderCheckpoints
+from modules.freezing import FineTunesAnEncoder, FineTuning
 from modules.nets.spec import as_spec, spec_dict
 from modules.nets.unet import UNetSpec
 from modules.tensorboard import log_training_loss, tensorboard_of
 
+# The lesson's CamVid schedule: frozen at 3e-3, then (encoder, decoder) at slice(lr/400, lr/4)-like rates.
+SCHEDULE = FineTuning(lr=3e-3, pct_start=0.9, weight_decay=1e-2, frozen_epochs=0, unfrozen_lr=(3e-4, 1e-3),
+                      unfrozen_pct_start=0.8)
 
-class SegmentationModule(pl.LightningModule):
+
+class SegmentationModule(FineTunesAnEncoder, LoadsOlderCheckpoints, pl.LightningModule):
     """U-Net segmenter, trained frozen then unfrozen with discriminative rates (the lesson's recipe).
 
     Pixels labelled ``ignore_index`` (Void) count in neither the loss nor the metrics. Validation
@@ -32,14 +36,7 @@ class SegmentationModule(pl.LightningModule):
         in_channels: image channels; linked from the datamodule.
         ignore_index: the Void label, excluded from loss and metrics; linked from the datamodule.
         class_names: the classes' names, for per-class metrics; linked from the datamodule.
-        frozen_epochs: epochs that train the decoder only (the encoder's norm layers still learn);
-            the rest train everything.
-        lr: peak rate of the frozen phase (decoder).
-        unfrozen_lr: (encoder, decoder) peak rates once unfrozen: the lesson's ``slice(lr/400, lr/4)``
-            idea, a lower rate for pretrained layers.
-        pct_start: fraction of the frozen phase spent warming up.
-        unfrozen_pct_start: fraction of the unfrozen phase spent warming up.
-        weight_decay: decoupled (AdamW) weight decay.
+        schedule: frozen then unfrozen, each phase a one-cycle schedule (the lesson's recipe).
         grid_size: validation images shown in TensorBoard (image | truth | prediction), 0 for none.
         channels_last: NHWC layout for weights and activations (faster convs on CPU and GPU).
     """
@@ -52,12 +49,7 @@ class SegmentationModule(pl.LightningModule):
         in_channels: int = 3,
         ignore_index: int = 11,
         class_names: list[str] | None = None,
-        frozen_epochs: int = 0,
-        lr: float = 3e-3,
-        unfrozen_lr: tuple[float, float] = (3e-4, 1e-3),
-        pct_start: float = 0.9,
-        unfrozen_pct_start: float = 0.8,
-        weight_decay: float = 1e-2,
+        schedule: FineTuning | None = None,
         grid_size: int = 4,
         channels_last: bool = True,
     ):
@@ -65,6 +57,8 @@ class SegmentationModule(pl.LightningModule):
         self.save_hyperparameters()
         self.spec = as_spec(UNetSpec, net)
         self.hparams.net = spec_dict(self.spec)
+        self.schedule = as_spec(FineTuning, schedule, SCHEDULE)
+        self.hparams.schedule = spec_dict(self.schedule)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = self.spec.build(in_channels, num_classes).to(memory_format=self.memory_format)
         self.val_confusion = MulticlassConfusionMatrix(num_classes, ignore_index=ignore_index)
@@ -72,13 +66,6 @@ class SegmentationModule(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images.contiguous(memory_format=self.memory_format))  # (B, num_classes, H, W)
-
-    def on_fit_start(self) -> None:
-        if fitting_from_scratch(self) and self.hparams.encoder_weights:
-            self.spec.load_encoder_weights(self.net, self.hparams.encoder_weights)
-
-    def on_train_epoch_start(self) -> None:
-        freeze_for_epoch(self, self.net.encoder)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return log_training_loss(self, self.training_loss(batch), batch_idx)
@@ -99,8 +86,14 @@ class SegmentationModule(pl.LightningModule):
         masks = self(batch["image"]).argmax(dim=1).to(torch.uint8)  # (B, H, W)
         return {"path": batch["path"], "mask": masks, "size": batch["size"]}
 
-    def configure_optimizers(self):
-        return frozen_then_unfrozen(self, self.net.encoder)
+    @property
+    def pretrained_encoder(self) -> torch.nn.Module:
+        return self.net.encoder
+
+    def load_pretrained(self) -> None:
+        """Loads ``encoder_weights`` into the encoder: what a fit from scratch starts from."""
+        if self.hparams.encoder_weights:
+            self.spec.load_encoder_weights(self.net, self.hparams.encoder_weights)
 
     def training_loss(self, batch: dict) -> torch.Tensor:
         """Pixel cross-entropy of a batch, Void pixels left out."""

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from datamodules.mnist import MNISTDataModule
 from modules.classifier import ClassifierModule
 from modules.nets.mnist import MNISTNetSpec
+from modules.one_cycle import OneCycle
 
 
 def _trainer(tmp_path, **kwargs) -> pl.Trainer:
@@ -30,7 +31,7 @@ def test_overfits_a_tiny_batch():
 
 def test_learns_synthetic_digits_through_the_trainer(tmp_path, mnist_dir):
     datamodule = MNISTDataModule(data_dir=str(mnist_dir), download=False, batch_size=32)
-    model = ClassifierModule(MNISTNetSpec("resnet"), lr=0.01, grid_size=0)
+    model = ClassifierModule(MNISTNetSpec("resnet"), schedule=OneCycle(lr=0.01), grid_size=0)
     trainer = _trainer(tmp_path, max_epochs=4)
     trainer.fit(model, datamodule=datamodule)
     assert trainer.callback_metrics["val/acc"] > 0.9

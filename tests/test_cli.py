@@ -99,7 +99,7 @@ def test_lr_find_saves_plot(mnist_dir, tmp_path, monkeypatch):
                     "--num_training", "12", "--plot_file", "plots/lr.png"])
     with Image.open(tmp_path / "plots" / "lr.png") as plot:
         assert plot.size[0] > 100
-    assert cli.model.hparams.lr == 0.05  # the sweep leaves the configured rate alone
+    assert cli.model.hparams.schedule["lr"] == 0.05  # the sweep leaves the configured rate alone
 
 
 def test_predict_writes_csv(mnist_dir, tmp_path, monkeypatch):

@@ -28,8 +28,8 @@ def trained(mnist_dir, tmp_path, monkeypatch):
 
 
 def test_a_resumed_fit_trains_at_the_rate_given_on_the_command_line(trained):
-    cli = cli_main(["fit", *trained, "--ckpt_path", "last", "--model.lr", "0.2", "--trainer.max_epochs", "2"])
-    assert cli.model.hparams.lr == 0.2
+    cli = cli_main(["fit", *trained, "--ckpt_path", "last", "--model.schedule.lr", "0.2", "--trainer.max_epochs", "2"])
+    assert cli.model.hparams.schedule["lr"] == 0.2
     scheduler = cli.trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.phases == [Phase(8, (0.2,), 0.3)]  # 2 epochs of 4 steps, at the new peak
     # The rates of the resumed steps are the new schedule's, from the step the first run stopped at.
@@ -37,7 +37,7 @@ def test_a_resumed_fit_trains_at_the_rate_given_on_the_command_line(trained):
     for _ in range(cli.trainer.global_step):
         expected.step()
     assert scheduler.get_last_lr() == pytest.approx(expected.get_last_lr())
-    assert torch.load(LAST, weights_only=True)["hyper_parameters"]["lr"] == 0.2
+    assert torch.load(LAST, weights_only=True)["hyper_parameters"]["schedule"]["lr"] == 0.2
 
 
 @pytest.mark.parametrize("subcommand, option, value", [
@@ -50,7 +50,7 @@ def test_an_option_on_the_command_line_beats_the_checkpoint(trained, subcommand,
     cli = cli_main([subcommand, *trained, "--ckpt_path", LAST, f"--model.{option}", str(value),
                     "--data.predict_dir", str(digits)])
     assert cli.model.hparams[option] == value
-    assert cli.model.hparams.lr == 0.05  # the options not given come from the checkpoint
+    assert cli.model.hparams.schedule["lr"] == 0.05  # the options not given come from the checkpoint
 
 
 def test_checkpoint_options_beat_the_config_file(trained, tmp_path):

@@ -7,6 +7,7 @@ from cli import cli_main
 from datamodules.human_numbers import HumanNumbersDataModule
 from modules.language_model import LanguageModelModule
 from modules.nets.rnn import LANGUAGE_MODELS, LanguageNetSpec
+from modules.one_cycle import OneCycle
 from tests.conftest import CONFIGS
 
 VOCAB = 31
@@ -65,7 +66,7 @@ def test_validation_state_is_separate_from_training_state():
 
 
 def test_overfits_a_tiny_stream(tmp_path):
-    model, datamodule = _module(lr=3e-2, weight_decay=0.0)
+    model, datamodule = _module(schedule=OneCycle(lr=3e-2, weight_decay=0.0))
     datamodule.train_tokens = datamodule.train_tokens[:200]
     datamodule.val_tokens = datamodule.train_tokens
     trainer = pl.Trainer(max_epochs=40, logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -37,14 +37,15 @@ OLD = {
     "WGANModule": {"image_size": 64, "noise_dim": 100, "features": 64, "samples": 64, "clip": 0.01},
 }
 NEW_SECTIONS = {
-    "ClassifierModule": {"net": {"arch": "resnet", "widths": [8, 16, 32, 16]}},
-    "LanguageModelModule": {"net": {"arch": "model5", "hidden_dim": 64, "num_layers": 2}},
+    "ClassifierModule": {"net": {"arch": "resnet", "widths": [8, 16, 32, 16]},
+                         "schedule": {"lr": 0.05, "pct_start": 0.3, "weight_decay": 0.01}},
+    "LanguageModelModule": {"net": {"arch": "model5", "hidden_dim": 64, "num_layers": 2}, "schedule": {"lr": 0.01}},
     "SegmentationModule": {"net": {"encoder": "mobilenet_v2", "encoder_cut": -1, "norm": "none", "blur": False,
-                                   "self_attention": False, "last_cross": True}},
+                                   "self_attention": False, "last_cross": True}, "schedule": {"frozen_epochs": 6}},
     "RestorationModule": {"generator": {"encoder": "mobilenet_v2", "encoder_cut": -1, "blur": True,
                                         "self_attention": True, "norm": "weight", "y_range": [-3.0, 3.0],
                                         "residual": True}, "generator_checkpoint": "gone.ckpt"},
-    "CriticModule": {"critic": {"width": 32, "num_blocks": 3, "dropout": 0.15}},
+    "CriticModule": {"critic": {"width": 32, "num_blocks": 3, "dropout": 0.15}, "schedule": {"lr": 0.001}},
     "GANModule": {"generator": {"encoder": "mobilenet_v2", "encoder_cut": -1, "blur": True, "self_attention": True,
                                 "norm": "weight", "y_range": [-3.0, 3.0], "residual": False},
                   "critic": {"width": 32, "num_blocks": 3, "dropout": 0.15}},
@@ -64,7 +65,7 @@ def _old_layout(new_hparams: dict, class_name: str) -> dict:
         if key in old:
             continue
         name = RENAMED.get(key, key)
-        sections = [new_hparams["critic"]] if key.startswith("critic_") else [
+        sections = [new_hparams["critic"]] if key.startswith("critic_") and "critic" in new_hparams else [
             value for value in new_hparams.values() if isinstance(value, dict)]
         old[key] = new_hparams[name] if name in new_hparams and not isinstance(new_hparams[name], dict) else next(
             section[name] for section in sections if name in section)
@@ -77,7 +78,8 @@ def test_flat_options_become_the_network_sections(class_name):
     upgraded = upgrade_hyperparameters(old)
     for key, value in NEW_SECTIONS[class_name].items():
         assert upgraded[key] == value, key
-    flat = {"encoder", "channels", "features", "critic_features", "samples", "init_checkpoint", "hidden_dim"}
+    flat = {"encoder", "channels", "features", "critic_features", "samples", "init_checkpoint", "hidden_dim",
+            "frozen_epochs"}
     assert not flat & set(upgraded)
     assert upgrade_hyperparameters(upgraded) == upgraded  # today's layout is left as it is
     assert upgrade_hyperparameters(OLD[class_name], class_name) == {k: v for k, v in upgraded.items()
@@ -106,13 +108,14 @@ def test_an_old_cli_checkpoint_predicts_as_before_and_converts(mnist_dir, tmp_pa
     assert rows["old"] == rows["new"]
     assert load_predictor(old)(digits / "a.png") == load_predictor(new)(digits / "a.png")
 
-    with pytest.raises(RuntimeError, match="state_dict"):  # Lightning's own loading builds the default ResNet
-        ClassifierModule.load_from_checkpoint(old)
-    assert upgrade_checkpoint(old, tmp_path / "upgraded.ckpt")
-    restored = ClassifierModule.load_from_checkpoint(tmp_path / "upgraded.ckpt")
-    current = ClassifierModule.load_from_checkpoint(new)
+    # load_from_checkpoint upgrades the old options itself: the DenseNet comes back, not the default ResNet.
+    current = ClassifierModule.load_from_checkpoint(new).eval()
     images = torch.randn(2, 1, 28, 28)
-    assert torch.equal(restored.eval()(images), current.eval()(images))
+    assert torch.equal(ClassifierModule.load_from_checkpoint(old).eval()(images), current(images))
+    assert upgrade_checkpoint(old, tmp_path / "upgraded.ckpt")
+    assert torch.load(tmp_path / "upgraded.ckpt", weights_only=True)["hyper_parameters"]["net"]["arch"] == "densenet"
+    upgraded = ClassifierModule.load_from_checkpoint(tmp_path / "upgraded.ckpt").eval()
+    assert torch.equal(upgraded(images), current(images))
 
 
 def test_the_gan_starts_from_old_generator_and_critic_checkpoints(tmp_path):

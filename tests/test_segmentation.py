@@ -48,7 +48,7 @@ def test_fit_logs_metrics_and_grid_then_predict_writes_masks(camvid_dir, tmp_pat
     monkeypatch.chdir(tmp_path)
     config = str(CONFIGS / "camvid_unet.yaml")
     common = ["--config", config, "--data.data_dir", str(camvid_dir), "--model.encoder_weights", "none"]
-    cli_main(["fit", *common, *SMALL, "--trainer.max_epochs", "2", "--model.frozen_epochs", "1",
+    cli_main(["fit", *common, *SMALL, "--trainer.max_epochs", "2", "--model.schedule.frozen_epochs", "1",
               "--trainer.check_val_every_n_epoch", "1", "--trainer.log_every_n_steps", "1"])
     run = tmp_path / "lightning_logs" / "camvid_unet" / "version_0"
     events = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()

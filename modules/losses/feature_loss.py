@@ -48,13 +48,14 @@ class FeatureLoss(nn.Module):
     ):
         super().__init__()
         self.arch = arch
-        body = build_encoder(arch, None)
+        with torch.device("meta"):  # shapes only: VGG's classifier alone would be 100M random numbers
+            body = build_encoder(arch, None)
         pools = [index for index, layer in enumerate(body) if isinstance(layer, nn.MaxPool2d)]
         if len(pools) < len(layer_weights):
             raise ValueError(f"{arch} has {len(pools)} max-pools; cannot compare {len(layer_weights)} layers")
         # The activation feeding each of the last max-pools; nothing after the deepest is needed.
         self.tap_indices = [index - 1 for index in pools[-len(layer_weights):]]
-        self.extractor = body[: self.tap_indices[-1] + 1].eval().requires_grad_(False)
+        self.extractor = _materialized(body[: self.tap_indices[-1] + 1]).eval().requires_grad_(False)
         self.layer_weights = tuple(float(w) for w in layer_weights)
         self.gram_scale = gram_scale
         self._register_state_dict_hook(_drop_extractor_from_state_dict)
@@ -108,3 +109,16 @@ def _drop_extractor_from_state_dict(module, state_dict, prefix, local_metadata):
 def _forgive_missing_extractor(module, incompatible_keys):
     missing = incompatible_keys.missing_keys
     missing[:] = [key for key in missing if ".extractor." not in f".{key}" and not key.startswith("extractor.")]
+
+
+def _materialized(layers: nn.Sequential) -> nn.Sequential:
+    """Meta-device layers given real memory and VGG's own initialisation (He for convs, as torchvision's VGG)."""
+    layers = layers.to_empty(device="cpu")
+    for layer in layers.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            layer.reset_parameters()
+            layer.reset_running_stats()
+    return layers
