@@ -12,7 +12,6 @@ does (resizing and upsampling, normalisation statistics). What a call returns de
 - language model: the prompt's greedy continuation, as text.
 """
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from callbacks.image_writer import to_image
 from callbacks.mask_writer import mask_image
 from callbacks.prediction_writers import label_name
 from common.errors import UserInputError
-from modules.checkpoints import read_checkpoint, upgrade_hyperparameters
+from modules.checkpoints import imported, load_module, read_checkpoint
 
 
 @dataclass(frozen=True)
@@ -79,21 +78,12 @@ def load_predictor(checkpoint: str | Path, device: str = "cpu", **data_options) 
     Raises:
         UserInputError: the file is missing or unreadable, or was not written by ``cli.py``.
     """
-    stored = read_checkpoint(checkpoint, "checkpoint")
-    model_hparams = upgrade_hyperparameters(stored.get("hyper_parameters") or {})
-    data_hparams = dict(stored.get("datamodule_hyper_parameters") or {})
-    if "_class_path" not in model_hparams or "_class_path" not in data_hparams:
+    data_hparams = read_checkpoint(checkpoint, "checkpoint").get("datamodule_hyper_parameters") or {}
+    if "_class_path" not in data_hparams:
         raise UserInputError(
-            f"{checkpoint} does not name its model and data classes: load_predictor reads checkpoints "
-            "written by `python cli.py fit`. Build a Predictor(model, datamodule) yourself for others."
+            f"{checkpoint} does not name its data class: load_predictor reads checkpoints written by "
+            "`python cli.py fit`. Build a Predictor(model, datamodule) yourself for others."
         )
-    model_class, data_class = _imported(model_hparams["_class_path"]), _imported(data_hparams["_class_path"])
-    network = {key: value for key, value in model_hparams.items() if not key.startswith("_")}
-    model = model_class.load_from_checkpoint(checkpoint, map_location=device, **network)
-    datamodule = data_class.load_from_checkpoint(checkpoint, **data_options)
+    model = load_module(checkpoint, map_location=device)
+    datamodule = imported(data_hparams["_class_path"]).load_from_checkpoint(checkpoint, **data_options)
     return Predictor(model, datamodule)
-
-
-def _imported(class_path: str) -> type:
-    module, name = class_path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)

@@ -22,16 +22,14 @@ generator | original for the first validation photos. Run:
 """
 
 import argparse
-import importlib
 from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
 
-from common.errors import UserInputError
 from common.imagenet import denormalize
 from datamodules.restoration import RestorationDataModule
-from modules.checkpoints import read_checkpoint, upgrade_hyperparameters
+from modules.checkpoints import load_module, read_checkpoint
 from modules.image_quality import ImageQualityMetrics
 from modules.image_to_image import ImageToImageModule
 from modules.losses.feature_loss import FeatureLoss
@@ -41,14 +39,7 @@ def generator_from(checkpoint: str) -> tuple[ImageToImageModule, str]:
     """The module a restoration or GAN run saved, and how that run upsampled its damaged inputs
     (it is scored on inputs made the same way)."""
     saved = read_checkpoint(checkpoint, "--checkpoint")
-    hparams = upgrade_hyperparameters(saved.get("hyper_parameters") or {})  # older layouts load too
-    if "_class_path" not in hparams:
-        raise UserInputError(f"--checkpoint {checkpoint} does not name its module class: it was not written by "
-                             "`python cli.py fit`.")
-    module_path, name = hparams["_class_path"].rsplit(".", 1)
-    module_class = getattr(importlib.import_module(module_path), name)
-    options = {key: value for key, value in hparams.items() if not key.startswith("_")}
-    model = module_class.load_from_checkpoint(checkpoint, map_location="cpu", **options)
+    model = load_module(checkpoint, map_location="cpu")
     upsample = (saved.get("datamodule_hyper_parameters") or {}).get("upsample", "bilinear")
     return model.eval(), upsample
 

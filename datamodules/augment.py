@@ -1,5 +1,6 @@
 """Augmentations applied to whole batches of tensors, on whatever device the batch is on."""
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
@@ -31,3 +32,13 @@ def random_pad_crop(
     batch_index = torch.arange(batch, device=images.device)[:, None, None]  # (B, 1, 1)
     crops = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     return crops.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+
+
+def augmentation_seed(trainer: "pl.Trainer | None") -> int:
+    """A seed for a datamodule's augmentation: the run's seed (``seed_everything``), one per process.
+
+    Albumentations and NumPy draw from generators of their own, which ``seed_everything`` does
+    not reach; seeded from this, a seeded run augments the same way every time.
+    """
+    rank = trainer.global_rank if trainer is not None else 0
+    return (torch.initial_seed() + rank) % 2**32

@@ -22,6 +22,7 @@ from common.errors import UserInputError
 from common.imagenet import denormalize, normalize_uint8
 from common.palettes import segmentation_palette
 from common.sizes import ImageSize, height_width
+from datamodules.augment import augmentation_seed
 from datamodules.camvid_download import CAMVID_CODES, download_camvid, holds_camvid, read_codes
 from datamodules.image_files import list_images, load_image
 
@@ -107,7 +108,7 @@ class PredictDataset(Dataset):
         if self.size is not None:
             image = cv2.resize(image, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1),
+            "image": torch.from_numpy(np.array(image)).permute(2, 0, 1),
             "path": str(self.files[index]),
             "size": torch.tensor(original),
         }
@@ -265,7 +266,7 @@ class CamVidDataModule(pl.LightningDataModule):
             steps.append(A.Resize(*frame_size, interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST))
         if hp.brightness_contrast:
             steps.append(A.RandomBrightnessContrast(hp.brightness_contrast, hp.brightness_contrast, p=0.75))
-        return A.Compose(steps)
+        return A.Compose(steps, seed=augmentation_seed(self.trainer))
 
     def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
         workers = self.hparams.num_workers if train else 0

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from common.errors import UserInputError
 from common.imagenet import denormalize, normalize_uint8
 from common.sizes import ImageSize, height_width
+from datamodules.augment import augmentation_seed
 from datamodules.image_files import list_images, load_image
 from datamodules.restoration import resize_to_cover, split_by_seed
 
@@ -24,19 +25,25 @@ def _crop(resized: np.ndarray, size: tuple[int, int], rng: np.random.Generator |
 
 
 class _LabelledImages(Dataset):
-    def __init__(self, items: list[tuple[np.ndarray, int]], size: ImageSize, augment: bool):
-        self.items, self.size, self.augment = items, height_width(size), augment
+    """Labelled images cropped (randomly and flipped with ``augment``, from a generator seeded by ``seed``)."""
+
+    def __init__(self, items: list[tuple[np.ndarray, int]], size: ImageSize, augment: bool, seed: int = 0):
+        self.items, self.size, self.augment, self.seed = items, height_width(size), augment, seed
+        self.rng: np.random.Generator | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
         image, label = self.items[index]
-        rng = np.random.default_rng() if self.augment else None
+        if self.augment and self.rng is None:  # one generator per loader worker, each its own stream
+            worker = torch.utils.data.get_worker_info()
+            self.rng = np.random.default_rng(self.seed + (worker.id if worker is not None else 0))
+        rng = self.rng if self.augment else None
         crop = _crop(image, self.size, rng)
         if rng is not None and rng.random() < 0.5:
             crop = crop[:, ::-1]
-        return {"image": torch.from_numpy(np.ascontiguousarray(crop)), "label": torch.tensor(float(label))}
+        return {"image": torch.from_numpy(np.array(crop)), "label": torch.tensor(float(label))}
 
 
 class _ImagesToScore(Dataset):
@@ -50,7 +57,7 @@ class _ImagesToScore(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         image = resize_to_cover(load_image(self.files[index], "RGB"), self.size, Image.BICUBIC)
-        return {"image": torch.from_numpy(np.ascontiguousarray(_crop(image, height_width(self.size), None))),
+        return {"image": torch.from_numpy(np.array(_crop(image, height_width(self.size), None))),
                 "path": str(self.files[index])}
 
 
@@ -107,7 +114,8 @@ class CriticDataModule(pl.LightningDataModule):
                     items.append((resize_to_cover(load_image(source, "RGB"), size, Image.BICUBIC), label))
             return items
 
-        self.train_set = _LabelledImages(load(train), self.hparams.image_size, augment=True)
+        self.train_set = _LabelledImages(load(train), self.hparams.image_size, augment=True,
+                                         seed=augmentation_seed(self.trainer))
         self.val_set = _LabelledImages(load(val), self.hparams.image_size, augment=False)
 
     def train_dataloader(self) -> DataLoader:

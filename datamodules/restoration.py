@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from common.errors import UserInputError
 from common.imagenet import denormalize, normalize_uint8
 from common.sizes import ImageSize, cover_size, height_width
+from datamodules.augment import augmentation_seed
 from datamodules.crappify import Degradation, crappify_folder
 from datamodules.image_files import holds_images, list_images, load_image
 from datamodules.pets import download_pet_photos
@@ -190,7 +191,7 @@ class RestorationDataModule(pl.LightningDataModule):
         train_transform = A.Compose(
             [*zoom_rotate, A.RandomCrop(*crop), A.HorizontalFlip(), *rotate90]
             if self.hparams.augment else [A.CenterCrop(*crop)],
-            additional_targets={"target": "image"},
+            additional_targets={"target": "image"}, seed=augmentation_seed(self.trainer),
         )
         val_transform = A.Compose([A.CenterCrop(*size)], additional_targets={"target": "image"})
         if needs_train:
