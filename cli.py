@@ -97,7 +97,10 @@ class Lesson7CLI(LightningCLI):
             class_path = hparams.pop("_class_path", None)
             if class_path:  # saved by this CLI: the class and every option it was built with
                 sections += [f"--{key}", json.dumps({"class_path": class_path, "init_args": hparams})]
-        # After the config files and before the other options: the command line wins.
+        # After the config files and before the other options: the command line wins. A ``last``
+        # becomes the file it names, so that Lightning resumes from the same one.
+        words = [str(checkpoint) if word == "last" and words[i - 1] == "--ckpt_path" else
+                 f"--ckpt_path={checkpoint}" if word == "--ckpt_path=last" else word for i, word in enumerate(words)]
         at = _after_config_files(words, subcommand)
         self.config = parser.parse_args([*words[:at], *sections, *words[at:]])
 
@@ -112,7 +115,13 @@ class Lesson7CLI(LightningCLI):
 
     @staticmethod
     def _checkpoint_file(config) -> Path | None:
-        """The file ``--ckpt_path`` names; ``last`` is the newest ``last*.ckpt`` in the configs' checkpoint folders."""
+        """The file ``--ckpt_path`` names.
+
+        ``last`` is the newest of the ``last*.ckpt`` in the configs' checkpoint folders and of the
+        ``hpc_ckpt_*.ckpt`` that Lightning saves in ``default_root_dir`` when SLURM signals a job
+        to stop (SIGUSR1), so that a requeued job launched with ``--ckpt_path last`` resumes from
+        wherever it stopped; None when there is none yet (the run starts fresh).
+        """
         ckpt_path = config.get("ckpt_path")
         if ckpt_path in (None, "best", "hpc", "registry"):
             return None
@@ -120,6 +129,7 @@ class Lesson7CLI(LightningCLI):
             return Path(ckpt_path)
         folders = {config.get(key, {}).get("dirpath") for key in ("checkpoint", "last_checkpoint")} - {None}
         candidates = [path for folder in folders for path in Path(folder).glob("last*.ckpt")]
+        candidates += Path(config.get("trainer", {}).get("default_root_dir") or ".").glob("hpc_ckpt_*.ckpt")
         return max(candidates, key=lambda path: path.stat().st_mtime) if candidates else None
 
 

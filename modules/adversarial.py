@@ -2,6 +2,7 @@
 
 import lightning.pytorch as pl
 import torch
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from modules.checkpoints import LoadsOlderCheckpoints
 
@@ -14,6 +15,13 @@ class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
     the generator learns from ``generator_losses`` while the critic judges without learning (no
     gradients for its weights). The switcher is told each step's loss, and its state travels with
     checkpoints, so a resumed run takes the turns an uninterrupted one would have.
+
+    Under DDP every process takes the same turn: the switcher is told the loss averaged over the
+    processes, not each one's own. And only the network whose turn it is takes part in the
+    gradient exchange: backward runs without DDP's gradient hooks (which expect every parameter
+    of both networks to get a gradient each step), and the stepping network's gradients are then
+    averaged over the processes in one call, so plain ``--trainer.strategy ddp`` works without
+    ``find_unused_parameters``.
 
     Subclasses set ``self.generator``, ``self.critic`` and ``self.switcher`` and implement
     ``critic_loss``, ``generator_losses`` and ``make_optimizer``. TensorBoard shows
@@ -34,7 +42,7 @@ class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
         turn = self.switcher.next_turn()
         if turn == "critic":
             loss = self.critic_loss(batch)
-            self._descend(critic_optimizer, loss)
+            self._descend(critic_optimizer, loss, self.critic)
             self.after_critic_step()
             self._critic_steps += 1
             self.log("train/critic_loss", loss, prog_bar=True)
@@ -42,12 +50,12 @@ class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
             with self.toggled_optimizer(generator_optimizer):  # the critic judges but does not learn
                 terms = self.generator_losses(batch)
                 loss = terms["loss"]
-                self._descend(generator_optimizer, loss)
+                self._descend(generator_optimizer, loss, self.generator)
             self.log("train/generator_loss", loss, prog_bar=True)
             self.log_dict({f"train/generator_{name}": value for name, value in terms.items() if name != "loss"})
             self.log("train/critic_steps_per_generator_step", float(self._critic_steps))
             self._critic_steps = 0
-        self.switcher.record(turn, loss.item())
+        self.switcher.record(turn, self._agreed(loss))
         return {"loss": loss.detach()}
 
     def configure_optimizers(self):
@@ -76,7 +84,28 @@ class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
     def after_critic_step(self) -> None:
         """Runs after every critic update (the WGAN clips the critic's weights here)."""
 
-    def _descend(self, optimizer, loss: torch.Tensor) -> None:
+    def _descend(self, optimizer, loss: torch.Tensor, network: torch.nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        if self.trainer.world_size > 1:
+            with self.trainer.strategy.block_backward_sync():  # DDP's hooks would wait for the other network
+                self.manual_backward(loss)
+            average_gradients(network, self.trainer.strategy)
+        else:
+            self.manual_backward(loss)
         optimizer.step()
+
+    def _agreed(self, loss: torch.Tensor) -> float:
+        """The loss averaged over the processes: what the switcher decides from, the same everywhere."""
+        if self.trainer.world_size > 1:
+            loss = self.trainer.strategy.reduce(loss.detach(), reduce_op="mean")
+        return loss.item()
+
+
+def average_gradients(network: torch.nn.Module, strategy) -> None:
+    """Averages ``network``'s gradients over the processes, in one all-reduce of them all."""
+    grads = [p.grad for p in network.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = strategy.reduce(_flatten_dense_tensors(grads), reduce_op="mean")
+    for grad, averaged in zip(grads, _unflatten_dense_tensors(flat, grads), strict=True):
+        grad.copy_(averaged)

@@ -25,10 +25,15 @@ def set_frozen(module: nn.Module, frozen: bool, train_norm: bool = True) -> None
     Batch norm keeps updating its running statistics either way, since the module stays in
     training mode.
     """
-    for layer in module.modules():
-        keep = train_norm and isinstance(layer, _NORMS)
-        for parameter in layer.parameters(recurse=False):
-            parameter.requires_grad_(keep or not frozen)
+    frozen_ids = {id(p) for p in frozen_parameters(module, train_norm)} if frozen else set()
+    for parameter in module.parameters():
+        parameter.requires_grad_(id(parameter) not in frozen_ids)
+
+
+def frozen_parameters(module: nn.Module, train_norm: bool = True) -> list[nn.Parameter]:
+    """The parameters that freezing ``module`` stops: all but the norm layers' (with ``train_norm``)."""
+    return [parameter for layer in module.modules() if not (train_norm and isinstance(layer, _NORMS))
+            for parameter in layer.parameters(recurse=False)]
 
 
 @dataclass
@@ -81,6 +86,12 @@ class FineTunesAnEncoder:
     The module provides ``pretrained_encoder`` (the encoder to freeze), ``schedule`` (a
     ``FineTuning``) and ``load_pretrained`` (what a fit from scratch starts from); this mixin loads
     that when such a fit starts, freezes the encoder for the frozen epochs and builds the optimizer.
+
+    On one process a frozen weight gets no gradient at all. Under DDP, whose gradient exchange
+    expects a gradient for every parameter at every step, frozen weights keep computing theirs,
+    and those are dropped before the optimizer step: the weights stay where they are, as on one
+    process, and plain ``--trainer.strategy ddp`` works across the unfreeze without
+    ``find_unused_parameters``.
     """
 
     pretrained_encoder: nn.Module
@@ -94,7 +105,13 @@ class FineTunesAnEncoder:
             self.load_pretrained()
 
     def on_train_epoch_start(self) -> None:
-        set_frozen(self.pretrained_encoder, self.schedule.is_frozen(self.current_epoch))
+        distributed = self.trainer.world_size > 1
+        set_frozen(self.pretrained_encoder, self.schedule.is_frozen(self.current_epoch) and not distributed)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        if self.trainer.world_size > 1 and self.schedule.is_frozen(self.current_epoch):
+            for parameter in frozen_parameters(self.pretrained_encoder):
+                parameter.grad = None  # AdamW skips it, as if it had had no gradient
 
     def configure_optimizers(self):
         return self.schedule.adamw_for(self.pretrained_encoder, self, training_steps(self), self.trainer.max_epochs)

@@ -62,7 +62,38 @@ class Run:
     validates: bool = True
 
 
-def _runs(config: str) -> Run:
+def make_places(tmp_path: Path, sources: dict, mnist_dir: Path) -> dict[str, Path]:
+    """The folders a run's options name: data, and inputs to predict (a digit, a photo, a CamVid frame)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for source in (sources["photos"] / "photo_01.png", sources["camvid"] / "val" / "val_000.webp"):
+        shutil.copy(source, frames)
+    digits = tmp_path / "digits"
+    digits.mkdir()
+    Image.fromarray(np.full((28, 28), 120, np.uint8)).save(digits / "3.png")
+    return {"mnist": mnist_dir, "photos": sources["photos"], "camvid": sources["camvid"], "frames": frames,
+            "digits": digits}
+
+
+def fit_options(run: "Run", places: dict, sources: dict, tmp_path: Path) -> tuple[list[str], list[Path]]:
+    """A tiny fit's options, and the files it starts from (made here: weights linked, checkpoints saved)."""
+    started_from = []
+    for name in set(run.starts_from.values()):
+        path = tmp_path / "start" / name
+        path.parent.mkdir(exist_ok=True)
+        if name.endswith(".pth"):
+            os.link(sources["weights"] / name, path)
+        elif name == "critic.ckpt":
+            saved_checkpoint(CriticModule(CriticSpec(width=8)), path)
+        else:
+            saved_checkpoint(residual_generator(residual=name == "residual.ckpt"), path)
+        started_from.append(path)
+    options = [word.format(**places) for word in run.data]
+    options += [word for option, name in run.starts_from.items() for word in (option, str(tmp_path / "start" / name))]
+    return options, started_from
+
+
+def runs(config: str) -> Run:
     if config.startswith("mnist"):
         return Run(["--data.data_dir", "{mnist}"], ["--data.predict_dir", "{digits}"], "{digits}/3.png")
     if config.startswith("human_numbers"):
@@ -134,29 +165,9 @@ def _metrics(cli, split: str) -> dict[str, float]:
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_the_checkpoint_alone_validates_tests_and_predicts(config, sources, mnist_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run = _runs(config.stem)
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for source in (sources["photos"] / "photo_01.png", sources["camvid"] / "val" / "val_000.webp"):
-        shutil.copy(source, frames)
-    digits = tmp_path / "digits"
-    digits.mkdir()
-    Image.fromarray(np.full((28, 28), 120, np.uint8)).save(digits / "3.png")
-    places = {"mnist": mnist_dir, "photos": sources["photos"], "camvid": sources["camvid"], "frames": frames,
-              "digits": digits}
-    started_from = []
-    for name in set(run.starts_from.values()):  # the files the run starts from, deleted below
-        path = tmp_path / "start" / name
-        path.parent.mkdir(exist_ok=True)
-        if name.endswith(".pth"):
-            os.link(sources["weights"] / name, path)
-        elif name == "critic.ckpt":
-            saved_checkpoint(CriticModule(CriticSpec(width=8)), path)
-        else:
-            saved_checkpoint(residual_generator(residual=name == "residual.ckpt"), path)
-        started_from.append(path)
-    options = [word.format(**places) for word in run.data]
-    options += [word for option, name in run.starts_from.items() for word in (option, str(tmp_path / "start" / name))]
+    run = runs(config.stem)
+    places = make_places(tmp_path, sources, mnist_dir)
+    options, started_from = fit_options(run, places, sources, tmp_path)
     item = run.item.format(**places)
 
     fit = cli_main(["fit", "--config", str(config), *options, *ONE_STEP])

@@ -14,6 +14,9 @@ PHOTO_PAIRS = ("--data.image_size", "64", "--data.batch_size", "2", "--data.eval
                "--data.crappify_workers", "1", "--data.cache_dir", "cache")
 
 
+FREEZE_ONE_EPOCH = ("--model.schedule.frozen_epochs", "1")  # two epochs: frozen, then unfrozen
+
+
 @dataclass
 class TinyRun:
     """What a config needs for a tiny run: a data fixture, the option naming it, extra options
@@ -22,9 +25,6 @@ class TinyRun:
     fixture: str | None
     option: str = "--data.data_dir"
     extra: tuple[str, ...] = ()
-    # GANs train one of two networks per step, and frozen encoders take no gradient for a few
-    # epochs: their parameters go without gradients in some steps, which DDP must be told.
-    strategy: str = "ddp"
     validates: bool = True
 
 
@@ -33,22 +33,20 @@ TINY_RUNS = {
     "human_numbers": TinyRun(None, extra=("--data.batch_size", "8")),
     "camvid": TinyRun("camvid_dir", extra=(
         "--model.encoder_weights", "none", "--data.crop_size", "[32, 48]", "--data.batch_size", "2",
-        "--data.eval_batch_size", "2", "--trainer.check_val_every_n_epoch", "1"),
-        strategy="ddp_find_unused_parameters_true"),
-    "restore_generator": TinyRun("photos", extra=(*PHOTO_PAIRS, "--model.encoder_weights", "null"),
-                                 strategy="ddp_find_unused_parameters_true"),
+        "--data.eval_batch_size", "2", "--trainer.check_val_every_n_epoch", "1", *FREEZE_ONE_EPOCH)),
+    "restore_generator": TinyRun("photos", extra=(*PHOTO_PAIRS, "--model.encoder_weights", "null",
+                                                  *FREEZE_ONE_EPOCH)),
     "restore_critic": TinyRun("photos", option="--data.real_dir", extra=(
         "--data.generated_dir", "{data}", "--data.image_size", "64", "--data.batch_size", "2",
         "--model.critic.width", "8")),
     "restore_gan": TinyRun("photos", extra=(
         *PHOTO_PAIRS, "--model.generator_checkpoint", "null", "--model.critic_checkpoint", "null",
-        "--model.critic.width", "8"), strategy="ddp_find_unused_parameters_true"),
+        "--model.critic.width", "8")),
     "superres": TinyRun("photos", extra=(
         *PHOTO_PAIRS, "--model.encoder_weights", "null", "--model.feature_weights", "null",
         "--model.generator_checkpoint", "null", "--data.crop_size", "null",
-        "--trainer.check_val_every_n_epoch", "1"), strategy="ddp_find_unused_parameters_true"),
-    "wgan": TinyRun("photos", extra=("--data.batch_size", "2", "--data.num_workers", "0"),
-                    strategy="ddp_find_unused_parameters_true", validates=False),
+        "--trainer.check_val_every_n_epoch", "1", *FREEZE_ONE_EPOCH)),
+    "wgan": TinyRun("photos", extra=("--data.batch_size", "2", "--data.num_workers", "0"), validates=False),
 }
 
 
@@ -70,8 +68,9 @@ def test_two_process_ddp_fit(config, prefix, tmp_path, request):
     extra = [option.format(data=path) for option in run.extra]
     command = [
         sys.executable, str(REPO / "cli.py"), "fit", "--config", str(config), *data, *extra,
-        "--trainer.accelerator", "cpu", "--trainer.strategy", run.strategy, "--trainer.devices", "2",
-        "--trainer.max_steps", "3", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "2",
+        # Plain ddp for every config: GANs and frozen encoders need no find_unused_parameters.
+        "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+        "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2",
         "--trainer.num_sanity_val_steps", "0",
         "--trainer.callbacks+=tests.ddp_probe.WeightDigest",
     ]
@@ -81,6 +80,7 @@ def test_two_process_ddp_fit(config, prefix, tmp_path, request):
     reports = [json.loads((tmp_path / f"ddp_probe.rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["world_size"] for r in reports] == [2, 2]
     assert reports[0]["global_step"] == reports[1]["global_step"] > 0
+    assert reports[0]["epoch"] == 2  # past the unfreeze, where the config freezes its encoder
     # Gradients are averaged across processes, so both hold the same weights.
     assert reports[0]["weight_sum"] == reports[1]["weight_sum"]
     assert reports[0]["weight_abs_sum"] == reports[1]["weight_abs_sum"]
@@ -90,3 +90,42 @@ def test_two_process_ddp_fit(config, prefix, tmp_path, request):
     assert bool(val_keys) == run.validates
     for key in val_keys:
         assert metrics[0][key] == pytest.approx(metrics[1][key], rel=1e-6), key
+
+
+def _two_processes(config: str, options: list[str], workdir, timeout: float = 60, strategy: str = "ddp"):
+    """Runs ``cli.py fit`` in two CPU processes; a hang becomes a failure after ``timeout`` seconds."""
+    command = [sys.executable, str(REPO / "cli.py"), "fit", "--config", str(CONFIGS / config), *options,
+               "--trainer.accelerator", "cpu", "--trainer.strategy", strategy, "--trainer.devices", "2",
+               "--trainer.num_sanity_val_steps", "0", "--trainer.callbacks+=tests.ddp_probe.WeightDigest"]
+    try:
+        result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the two processes hung: no end within {timeout:.0f} s")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads((workdir / f"ddp_probe.rank{rank}.json").read_text()) for rank in (0, 1)]
+
+
+def test_gan_processes_take_the_same_turns_when_their_local_losses_straddle_the_threshold(photos, tmp_path):
+    # Rank 0's local critic loss sits 10 below the true one, rank 1's 10 above: either side of
+    # the switcher's 0.65. The switcher must decide from the loss both processes agree on.
+    reports = _two_processes("restore_gan.yaml", [
+        "--model", "tests.ddp_probe.StraddlingGAN", "--data.data_dir", str(photos), *PHOTO_PAIRS,
+        "--model.generator_checkpoint", "null", "--model.critic_checkpoint", "null", "--model.critic.width", "8",
+        "--trainer.max_steps", "6", "--trainer.limit_val_batches", "1"], tmp_path)
+    turns = [report["turns"] for report in reports]
+    assert turns[0] == turns[1] and len(turns[0]) == 6
+    assert "generator" in turns[0]  # the true loss is under the threshold once the critic has learnt a little
+    assert reports[0]["weight_sum"] == reports[1]["weight_sum"]
+    assert reports[0]["weight_abs_sum"] == reports[1]["weight_abs_sum"]
+
+
+def test_frozen_weights_stay_put_under_ddp(camvid_dir, tmp_path):
+    # Under DDP the frozen encoder computes gradients (DDP's exchange wants one for every
+    # parameter) and drops them before the step: its convs must not move, while the rest learns.
+    reports = _two_processes("camvid_unet.yaml", [
+        "--data.data_dir", str(camvid_dir), *TINY_RUNS["camvid"].extra[:-2], "--model.schedule.frozen_epochs", "1",
+        "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"],
+        tmp_path)
+    assert reports[0]["frozen_moved"] == reports[1]["frozen_moved"] == 0.0
+    assert reports[0]["weight_sum"] == reports[1]["weight_sum"]

@@ -69,3 +69,17 @@ def test_missing_weights_file_names_the_option(tmp_path):
 
     with pytest.raises(UserInputError, match=r"--model.feature_weights: file .*vgg.pth does not exist"):
         FeatureLoss(weights=str(tmp_path / "vgg.pth"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_gram_and_feature_terms_are_float32_under_autocast(feature_loss, dtype):
+    # Bright, contrasty images: activations large enough that a float16 Gram matrix overflows.
+    generator = torch.Generator().manual_seed(0)
+    prediction, target = (torch.randn(1, 3, 64, 64, generator=generator) * 40 for _ in range(2))
+    expected = feature_loss(prediction, target)
+    with torch.autocast("cpu", dtype=dtype):
+        terms = feature_loss(prediction, target)
+    for name, value in terms.items():
+        assert value.dtype == torch.float32 and torch.isfinite(value), name
+        # The extractor's convs still run in low precision; what follows them does not.
+        assert value.item() == pytest.approx(expected[name].item(), rel=0.05), name

@@ -87,17 +87,24 @@ class FeatureLoss(nn.Module):
         return taps
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Returns ``loss`` (the total) and each term: ``pixel``, ``feat_<i>``, ``gram_<i>``."""
+        """Returns ``loss`` (the total) and each term: ``pixel``, ``feat_<i>``, ``gram_<i>``.
+
+        Under autocast the extractor's convs run in the low precision, but the differences and the
+        Gram matrices are computed in float32: a Gram entry sums H x W products of activations,
+        which overflows float16 (its largest value is 65504) on ordinary photos.
+        """
         with torch.no_grad():
             target_features = self.features(target)
         prediction_features = self.features(prediction)
-        terms = {"pixel": F.l1_loss(prediction, target)}
-        for i, (weight, mine, theirs) in enumerate(
-            zip(self.layer_weights, prediction_features, target_features, strict=True)
-        ):
-            terms[f"feat_{i}"] = weight * F.l1_loss(mine, theirs)
-            terms[f"gram_{i}"] = weight**2 * self.gram_scale * F.l1_loss(gram_matrix(mine), gram_matrix(theirs))
-        terms["loss"] = sum(terms.values())
+        with torch.autocast(prediction.device.type, enabled=False):
+            terms = {"pixel": F.l1_loss(prediction.float(), target.float())}
+            for i, (weight, mine, theirs) in enumerate(
+                zip(self.layer_weights, prediction_features, target_features, strict=True)
+            ):
+                mine, theirs = mine.float(), theirs.float()
+                terms[f"feat_{i}"] = weight * F.l1_loss(mine, theirs)
+                terms[f"gram_{i}"] = weight**2 * self.gram_scale * F.l1_loss(gram_matrix(mine), gram_matrix(theirs))
+            terms["loss"] = sum(terms.values())
         return terms
 
 
