@@ -5,6 +5,7 @@ import torch
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from modules.checkpoints import LoadsOlderCheckpoints
+from modules.distributed import every_parameter_must_get_a_gradient
 
 
 class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
@@ -18,10 +19,10 @@ class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
 
     Under DDP every process takes the same turn: the switcher is told the loss averaged over the
     processes, not each one's own. And only the network whose turn it is takes part in the
-    gradient exchange: backward runs without DDP's gradient hooks (which expect every parameter
-    of both networks to get a gradient each step), and the stepping network's gradients are then
-    averaged over the processes in one call, so plain ``--trainer.strategy ddp`` works without
-    ``find_unused_parameters``.
+    gradient exchange: under plain DDP, backward runs without DDP's gradient hooks (which expect
+    every parameter of both networks to get a gradient each step), and the stepping network's
+    gradients are then averaged over the processes in one call, so ``--trainer.strategy ddp``
+    works without ``find_unused_parameters`` (with it, DDP's own exchange is used).
 
     Subclasses set ``self.generator``, ``self.critic`` and ``self.switcher`` and implement
     ``critic_loss``, ``generator_losses`` and ``make_optimizer``. TensorBoard shows
@@ -86,7 +87,7 @@ class AdversarialModule(LoadsOlderCheckpoints, pl.LightningModule):
 
     def _descend(self, optimizer, loss: torch.Tensor, network: torch.nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
-        if self.trainer.world_size > 1:
+        if every_parameter_must_get_a_gradient(self.trainer):
             with self.trainer.strategy.block_backward_sync():  # DDP's hooks would wait for the other network
                 self.manual_backward(loss)
             average_gradients(network, self.trainer.strategy)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from modules.checkpoints import fitting_from_scratch
+from modules.distributed import every_parameter_must_get_a_gradient
 from modules.one_cycle import OneCycle, Phase, one_cycle_adamw, training_steps
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
@@ -87,10 +88,10 @@ class FineTunesAnEncoder:
     ``FineTuning``) and ``load_pretrained`` (what a fit from scratch starts from); this mixin loads
     that when such a fit starts, freezes the encoder for the frozen epochs and builds the optimizer.
 
-    On one process a frozen weight gets no gradient at all. Under DDP, whose gradient exchange
-    expects a gradient for every parameter at every step, frozen weights keep computing theirs,
-    and those are dropped before the optimizer step: the weights stay where they are, as on one
-    process, and plain ``--trainer.strategy ddp`` works across the unfreeze without
+    On one process a frozen weight gets no gradient at all. Under plain DDP, whose gradient
+    exchange expects a gradient for every parameter at every step, frozen weights keep computing
+    theirs, and those are dropped before the optimizer step: the weights stay where they are, as
+    on one process, and ``--trainer.strategy ddp`` works across the unfreeze without
     ``find_unused_parameters``.
     """
 
@@ -105,11 +106,11 @@ class FineTunesAnEncoder:
             self.load_pretrained()
 
     def on_train_epoch_start(self) -> None:
-        distributed = self.trainer.world_size > 1
-        set_frozen(self.pretrained_encoder, self.schedule.is_frozen(self.current_epoch) and not distributed)
+        keep_gradients = every_parameter_must_get_a_gradient(self.trainer)
+        set_frozen(self.pretrained_encoder, self.schedule.is_frozen(self.current_epoch) and not keep_gradients)
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        if self.trainer.world_size > 1 and self.schedule.is_frozen(self.current_epoch):
+        if every_parameter_must_get_a_gradient(self.trainer) and self.schedule.is_frozen(self.current_epoch):
             for parameter in frozen_parameters(self.pretrained_encoder):
                 parameter.grad = None  # AdamW skips it, as if it had had no gradient
 

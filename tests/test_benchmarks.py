@@ -8,7 +8,16 @@ import pytest
 import torch
 import torchvision
 
-from benchmarks import camvid_step, lm_step, mnist_step, restoration_quality, restoration_step, time_to_accuracy, timing
+from benchmarks import (
+    camvid_step,
+    ddp_step,
+    lm_step,
+    mnist_step,
+    restoration_quality,
+    restoration_step,
+    time_to_accuracy,
+    timing,
+)
 from modules.critic import CriticModule
 from modules.gan import GANModule
 from modules.losses.feature_loss import FeatureLoss
@@ -139,3 +148,12 @@ def test_time_to_accuracy(mnist_dir, tmp_path, monkeypatch, capsys):
     assert re.search(r"^epoch +0 +\d+\.\d s  val/acc \d\.\d{4}$", output, re.MULTILINE), output
     assert re.search(r"^val/acc >= 0\.0: \d+\.\d s$", output, re.MULTILINE), output
     assert re.search(r"^final val/acc: \d\.\d{4}; fit \d+\.\d s; process \d+\.\d s$", output, re.MULTILINE), output
+
+
+def test_ddp_step(photos, tmp_path, capsys):
+    ddp_step.main(["--data_dir", str(photos), "--cache_dir", str(tmp_path / "cache"), "--cases", "frozen_encoder",
+                   "--image_size", "64", "--batch_size", "2", "--warmup", "1", *ONE_STEP])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| frozen_encoder |")]
+    assert len(rows) == 1
+    plain, unused, ratio = (float(cell.split()[0]) for cell in rows[0].strip("| ").split(" | ")[1:])
+    assert plain > 0 and unused > 0 and ratio == pytest.approx(unused / plain, rel=0.01)
