@@ -1,4 +1,5 @@
-"""Command line for every task: ``python cli.py {fit,validate,test,predict,lr_find} --config ...``."""
+"""Command line for every task: ``python cli.py {fit,validate,test,predict,lr_find} --config ...``, and
+``python cli.py export --ckpt_path ... --format onnx|torch_export --output ...`` (see ``exporter``)."""
 
 import json
 import sys
@@ -152,7 +153,12 @@ def cli_main(args: list[str] | None = None, extra_callbacks: list | None = None)
         args: command-line words (``sys.argv[1:]`` when None).
         extra_callbacks: callback instances added to the trainer, for tests and benchmarks.
     """
+    words = list(sys.argv[1:] if args is None else args)
     try:
+        if words[:1] == ["export"]:  # reads everything from the checkpoint: no config, no trainer
+            from exporter import main as export_main
+
+            return export_main(words[1:])
         return Lesson7CLI(
             LightningModule,
             LightningDataModule,

@@ -126,9 +126,10 @@ class UNet(nn.Module):
         h = self.middle(h)  # (B, C_deep, H/32, W/32)
         for block, skip in zip(self.blocks, reversed(skips)):
             h = block(h, skip)
-        h = self.final_upsample(h)
-        if h.shape[-2:] != x.shape[-2:]:
-            h = F.interpolate(h, size=x.shape[-2:], mode="nearest")
+        # Odd sizes come back a pixel too large: back to the input's size. Done always (a no-op copy
+        # when the sizes agree), so that the graph holds no branch on the input's size and exports
+        # with dynamic height and width.
+        h = F.interpolate(self.final_upsample(h), size=x.shape[-2:], mode="nearest")
         if self.cross is not None:
             h = self.cross(torch.cat([h, x], dim=1))  # (B, C + C_in, H, W)
         h = self.head(h)  # (B, num_classes, H, W)

@@ -110,9 +110,8 @@ class UNetBlock(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        up = self.upsample(x)  # (B, C_up/2, 2h, 2w)
-        if up.shape[-2:] != skip.shape[-2:]:
-            # Odd sizes (97 -> 49 -> 25 ...) come back one pixel too large: match the skip.
-            up = F.interpolate(up, size=skip.shape[-2:], mode="nearest")
+        # Odd sizes (97 -> 49 -> 25 ...) come back one pixel too large: match the skip, always (a
+        # no-op copy when the sizes agree), so that the graph holds no branch on the input's size.
+        up = F.interpolate(self.upsample(x), size=skip.shape[-2:], mode="nearest")  # (B, C_up/2, H, W)
         joined = F.relu(torch.cat([up, self.skip_norm(skip)], dim=1))  # (B, C_up/2 + C_skip, H, W)
         return self.convs(joined)
