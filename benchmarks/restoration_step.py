@@ -126,6 +126,8 @@ def benchmark_options(args: argparse.Namespace, config: dict) -> dict:
     """The config's model options with the benchmark's changes (see the module docstring)."""
     options = configs.model_options(config)
     options.pop("switcher", None)
+    if "lpips_weights" in options:
+        options["lpips_weights"] = None  # an evaluation metric: validation is off in the timed runs
     if args.module in ("generator", "superres"):
         options.update(encoder_weights=args.encoder_weights, feature_weights=args.feature_weights,
                        schedule={**options["schedule"], "frozen_epochs": 0})

@@ -167,3 +167,23 @@ def imported(class_path: str) -> type:
     """The class a dotted path names (``modules.gan.GANModule``)."""
     module, name = class_path.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)
+
+
+def keep_out_of_checkpoints(module: nn.Module, child: str) -> None:
+    """Leaves ``module.<child>``'s weights out of state dicts, and out of what loading one expects.
+
+    For frozen pretrained networks (a feature loss's VGG, LPIPS's AlexNet) that are rebuilt from
+    their source instead of stored in every checkpoint. Loading fills their entries with the
+    weights they hold, so a strict load still checks every other key.
+    """
+
+    def drop(_module, state_dict, prefix, _local_metadata):
+        for key in [key for key in state_dict if key.startswith(f"{prefix}{child}.")]:
+            del state_dict[key]
+
+    def fill(state_dict, prefix, *_):
+        for key, value in getattr(module, child).state_dict(prefix=f"{prefix}{child}.").items():
+            state_dict.setdefault(key, value)
+
+    module._register_state_dict_hook(drop)
+    module._register_load_state_dict_pre_hook(fill)

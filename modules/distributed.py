@@ -13,5 +13,7 @@ def every_parameter_must_get_a_gradient(trainer: "pl.Trainer") -> bool:
     ``find_unused_parameters`` DDP looks for such parameters itself, at the cost of a walk of the
     autograd graph every step.
     """
+    if trainer.world_size == 1:
+        return False
     model = trainer.strategy.model
-    return trainer.world_size > 1 and isinstance(model, DistributedDataParallel) and not model.find_unused_parameters
+    return isinstance(model, DistributedDataParallel) and not model.find_unused_parameters

@@ -41,6 +41,8 @@ class GANModule(AdversarialModule, ImageToImageModule):
         switcher: who trains at each step.
         grid_size: validation rows of damaged | restored | original.
         channels_last: NHWC layout for the generator's weights and activations.
+        lpips_weights: AlexNet's weights for LPIPS: ``imagenet`` or a local state-dict path; None
+            leaves LPIPS out.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class GANModule(AdversarialModule, ImageToImageModule):
         switcher: Switcher | None = None,
         grid_size: int = 6,
         channels_last: bool = True,
+        lpips_weights: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["switcher"])

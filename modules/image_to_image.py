@@ -1,10 +1,13 @@
 """What every image-to-image task shares: restoration, super-resolution and the GAN's generator side."""
 
+import warnings
+
 import lightning.pytorch as pl
 import torch
 from torch import nn
 from torchvision.utils import make_grid
 
+from common.errors import UserInputError
 from common.imagenet import denormalize
 from modules.checkpoints import LoadsOlderCheckpoints
 from modules.image_quality import ImageQualityMetrics
@@ -20,9 +23,13 @@ class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
     (``val/psnr_input``), so the gain is read off directly, beside the subclass's
     ``evaluation_losses``. ``predict`` returns the restored images in [0, 1].
 
+    With the hyperparameter ``lpips_weights`` (AlexNet's: ``imagenet`` or a local file) they also
+    report LPIPS (``val/lpips``, ``val/lpips_input``); without the weights, one warning says it is
+    left out.
+
     Subclasses call ``attach_generator`` in their ``__init__`` and implement ``evaluation_losses``;
     their hyperparameters include ``grid_size`` (validation images shown as damaged | restored |
-    original, 0 for none).
+    original, 0 for none) and ``lpips_weights``.
     """
 
     def attach_generator(self, generator: nn.Module, channels_last: bool) -> None:
@@ -34,6 +41,27 @@ class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.generator(images.contiguous(memory_format=self.memory_format))
+
+    def setup(self, stage: str) -> None:
+        if stage == "predict" or self.val_quality.lpips is not None:
+            return
+        weights = self.hparams.get("lpips_weights")
+        try:
+            if not weights or str(weights).lower() == "none":
+                raise UserInputError("--model.lpips_weights is none.")
+            self.val_quality.add_lpips(weights)
+        except UserInputError as error:
+            monitored = [callback.monitor for callback in self.trainer.checkpoint_callbacks
+                         if "lpips" in str(getattr(callback, "monitor", ""))] if stage == "fit" else []
+            if monitored:  # the best checkpoint could not be chosen: say so now, not at the first validation
+                raise UserInputError(
+                    f"{error} The best checkpoint is chosen by {monitored[0]}: give --model.lpips_weights, or choose "
+                    "by PSNR (--checkpoint.monitor val/psnr --checkpoint.mode max)."
+                ) from error
+            if weights:  # asked for and not to be had; none means none was asked for
+                warnings.warn(f"{error} LPIPS is not reported.", stacklevel=2)
+            return
+        self.test_quality.add_lpips(shared=self.val_quality)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_quality, with_grid=batch_idx == 0)

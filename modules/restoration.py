@@ -52,6 +52,8 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         schedule: frozen then unfrozen, each phase a one-cycle schedule (the lesson's recipe).
         grid_size: validation images shown as damaged | restored | original (0 for none).
         channels_last: NHWC layout for weights and activations.
+        lpips_weights: AlexNet's weights for LPIPS: ``imagenet`` or a local state-dict path; None
+            leaves LPIPS out.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         schedule: FineTuning | None = None,
         grid_size: int = 6,
         channels_last: bool = True,
+        lpips_weights: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -82,6 +85,7 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         self._feature_terms = loss == "feature"
 
     def setup(self, stage: str) -> None:
+        super().setup(stage)  # LPIPS
         if self.feature_loss is None or self.hparams.feature_weights is None or stage == "predict":
             return
         try:

@@ -69,6 +69,17 @@ def camvid_dir(tmp_path) -> Path:
     return write_segnet_camvid(tmp_path / "camvid")
 
 
+@pytest.fixture(scope="session")
+def alexnet_file(tmp_path_factory) -> Path:
+    """A (random) AlexNet's convolutional layers, saved as the offline LPIPS weights are."""
+    import torchvision
+
+    path = tmp_path_factory.mktemp("lpips") / "alexnet_features.pth"
+    model = torchvision.models.alexnet()
+    torch.save({k: v for k, v in model.state_dict().items() if k.startswith("features.")}, path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _small_and_seeded():
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ one-call predictor run from the moved checkpoint alone; their outputs equal the 
 import csv
 import os
 import shutil
-from contextlib import nullcontext
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,8 @@ def sources(tmp_path_factory):
     torch.save({k: v for k, v in torchvision.models.vgg16().state_dict().items() if k.startswith("features.")},
                weights / "vgg16.pth")
     torch.save(torchvision.models.resnet34().state_dict(), weights / "resnet34.pth")
+    torch.save({k: v for k, v in torchvision.models.alexnet().state_dict().items() if k.startswith("features.")},
+               weights / "alexnet.pth")
     photos = write_photos(root / "photos")
     return {"weights": weights, "photos": photos, "camvid": write_segnet_camvid(root / "camvid")}
 
@@ -120,6 +122,7 @@ def runs(config: str) -> Run:
         run.starts_from = {"--model.generator_checkpoint": "residual.ckpt"}
     if config in ("superres", "superres_256"):
         run.starts_from["--model.feature_weights"] = "vgg16.pth"
+    run.starts_from["--model.lpips_weights"] = "alexnet.pth"
     return run
 
 
@@ -187,13 +190,18 @@ def test_the_checkpoint_alone_validates_tests_and_predicts(config, sources, mnis
 
     # validate and test: the checkpoint gives the model and the data options (image size, damage).
     limits = ["--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"]
-    without_vgg = "--model.feature_weights" in run.starts_from  # its feature-loss terms are then left out
+    # Without the VGG and AlexNet files, the feature-loss terms and LPIPS are left out, each with a warning.
+    expected_warnings = {option: text for option, text in (
+        ("--model.feature_weights", "feature-loss terms are not reported"),
+        ("--model.lpips_weights", "LPIPS is not reported")) if option in run.starts_from}
     for subcommand, split in (("validate", "val"), ("test", "test")):
         if split not in splits:
             continue
-        warns = pytest.warns(UserWarning, match="feature-loss terms are not reported") if without_vgg else nullcontext()
-        with warns:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             evaluated = cli_main([subcommand, "--config", str(config), "--ckpt_path", str(moved), *limits])
+        said = " ".join(str(warning.message) for warning in caught)
+        assert all(text in said for text in expected_warnings.values()), said
         scores = _metrics(evaluated, split)
         shared = set(scores) & set(reference[split])
         assert any(key in shared for key in (f"{split}/acc", f"{split}/psnr", f"{split}/loss")), sorted(scores)

@@ -95,7 +95,8 @@ def test_superres_predict_feeds_the_net_the_upsampling_it_trained_on(photos, tmp
     monkeypatch.chdir(tmp_path)
     cli_main(["fit", "--config", str(CONFIGS / "superres_mse.yaml"), "--data.data_dir", str(photos),
               "--data.cache_dir", "cache", "--data.image_size", "64", "--data.batch_size", "4",
-              "--data.crappify_workers", "1", "--model.encoder_weights", "null", "--trainer.max_epochs", "1",
+              "--data.crappify_workers", "1", "--model.encoder_weights", "null", "--model.lpips_weights", "null",
+              "--trainer.max_epochs", "1",
               "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0"])
     inputs = tmp_path / "small"
     inputs.mkdir()

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import CONFIGS, REPO
 
 PHOTO_PAIRS = ("--data.image_size", "64", "--data.batch_size", "2", "--data.eval_batch_size", "2",
-               "--data.crappify_workers", "1", "--data.cache_dir", "cache")
+               "--data.crappify_workers", "1", "--data.cache_dir", "cache", "--model.lpips_weights", "{alexnet}")
 
 
 FREEZE_ONE_EPOCH = ("--model.schedule.frozen_epochs", "1")  # two epochs: frozen, then unfrozen
@@ -65,7 +65,7 @@ def test_two_process_ddp_fit(config, prefix, tmp_path, request):
     run = TINY_RUNS[prefix]
     path = str(request.getfixturevalue(run.fixture)) if run.fixture else ""
     data = [run.option, path] if run.fixture else []
-    extra = [option.format(data=path) for option in run.extra]
+    extra = [option.format(data=path, alexnet=request.getfixturevalue("alexnet_file")) for option in run.extra]
     command = [
         sys.executable, str(REPO / "cli.py"), "fit", "--config", str(config), *data, *extra,
         # Plain ddp for every config: GANs and frozen encoders need no find_unused_parameters.
@@ -106,11 +106,13 @@ def _two_processes(config: str, options: list[str], workdir, timeout: float = 60
     return [json.loads((workdir / f"ddp_probe.rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
-def test_gan_processes_take_the_same_turns_when_their_local_losses_straddle_the_threshold(photos, tmp_path):
+def test_gan_processes_take_the_same_turns_when_their_local_losses_straddle_the_threshold(photos, alexnet_file,
+                                                                                          tmp_path):
     # Rank 0's local critic loss sits 10 below the true one, rank 1's 10 above: either side of
     # the switcher's 0.65. The switcher must decide from the loss both processes agree on.
     reports = _two_processes("restore_gan.yaml", [
-        "--model", "tests.ddp_probe.StraddlingGAN", "--data.data_dir", str(photos), *PHOTO_PAIRS,
+        "--model", "tests.ddp_probe.StraddlingGAN", "--data.data_dir", str(photos),
+        *(option.format(alexnet=alexnet_file) for option in PHOTO_PAIRS),
         "--model.generator_checkpoint", "null", "--model.critic_checkpoint", "null", "--model.critic.width", "8",
         "--trainer.max_steps", "6", "--trainer.limit_val_batches", "1"], tmp_path)
     turns = [report["turns"] for report in reports]

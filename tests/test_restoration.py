@@ -54,7 +54,7 @@ def _gan_step_harness(model: GANModule):
     optimizers = [torch.optim.Adam(model.critic.parameters(), lr=1e-3),
                   torch.optim.Adam(model.generator.parameters(), lr=1e-3)]
     model.optimizers = lambda: optimizers
-    model._trainer = SimpleNamespace(optimizers=optimizers)  # what toggled_optimizer reads
+    model._trainer = SimpleNamespace(optimizers=optimizers, world_size=1)  # what the training step reads
     model.manual_backward = lambda loss: loss.backward()
     model.log = lambda *args, **kwargs: None
     model.log_dict = lambda *args, **kwargs: None
@@ -161,7 +161,7 @@ def generated(photos, tmp_path):
 
 
 RESTORE_DATA = ["--data.image_size", "64", "--data.batch_size", "4", "--data.eval_batch_size", "4",
-                "--data.crappify_workers", "1"]
+                "--data.crappify_workers", "1", "--model.lpips_weights", "null"]
 TINY_CRITIC = ["--model.critic.width", "8"]
 TINY = ["--model.encoder_weights", "null", "--trainer.fast_dev_run", "2"]
 
@@ -193,12 +193,25 @@ def test_restore_critic_config(photos, generated, tmp_path, monkeypatch):
     assert cli.trainer.state.finished and "val/acc" in cli.trainer.callback_metrics
 
 
-def test_restore_gan_config(photos, tmp_path, monkeypatch):
+def test_restore_gan_config(photos, alexnet_file, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = cli_main(["fit", "--config", str(CONFIGS / "restore_gan.yaml"), "--data.data_dir", str(photos),
                     "--data.cache_dir", "cache", *RESTORE_DATA, "--model.generator_checkpoint", "null",
-                    "--model.critic_checkpoint", "null", *TINY_CRITIC, "--trainer.fast_dev_run", "2"])
+                    "--model.critic_checkpoint", "null", *TINY_CRITIC, "--trainer.fast_dev_run", "2",
+                    "--model.lpips_weights", str(alexnet_file)])
     assert cli.trainer.state.finished
+    assert {"val/lpips", "val/lpips_input", "val/psnr"} <= set(cli.trainer.logged_metrics)
+
+
+def test_gan_without_lpips_weights_says_so_before_training(photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:  # its best checkpoint is the one with the lowest LPIPS
+        cli_main(["fit", "--config", str(CONFIGS / "restore_gan.yaml"), "--data.data_dir", str(photos),
+                  "--data.cache_dir", "cache", *RESTORE_DATA, "--model.generator_checkpoint", "null",
+                  "--model.critic_checkpoint", "null", *TINY_CRITIC, "--model.lpips_weights", "absent.pth"])
+    assert stopped.value.code == 2
+    message = capsys.readouterr().err
+    assert "--model.lpips_weights: file absent.pth does not exist" in message and "val/lpips" in message
 
 
 SUPERRES_TINY = ["--model.encoder_weights", "null", "--model.feature_weights", "null",

@@ -18,7 +18,7 @@ def test_both_optimizers_change_their_network_and_clip_holds():
     model = WGANModule(DCGANSpec(noise_dim=8, width=4), image_size=16, switcher=FixedSwitcher(1), grid_size=0)
     optimizers = model.configure_optimizers()
     model.optimizers = lambda: optimizers
-    model._trainer = SimpleNamespace(optimizers=optimizers)  # what toggled_optimizer reads
+    model._trainer = SimpleNamespace(optimizers=optimizers, world_size=1)  # what the training step reads
     model.manual_backward = lambda loss: loss.backward()
     model.log = lambda *args, **kwargs: None
     real = torch.rand(4, 3, 16, 16) * 2 - 1

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modules.checkpoints import keep_out_of_checkpoints
 from modules.nets.encoders import build_encoder, load_encoder_weights
 
 
@@ -58,8 +59,7 @@ class FeatureLoss(nn.Module):
         self.extractor = _materialized(body[: self.tap_indices[-1] + 1]).eval().requires_grad_(False)
         self.layer_weights = tuple(float(w) for w in layer_weights)
         self.gram_scale = gram_scale
-        self._register_state_dict_hook(_drop_extractor_from_state_dict)
-        self.register_load_state_dict_post_hook(_forgive_missing_extractor)
+        keep_out_of_checkpoints(self, "extractor")
         if weights is not None:
             self.load_weights(weights)
 
@@ -106,16 +106,6 @@ class FeatureLoss(nn.Module):
                 terms[f"gram_{i}"] = weight**2 * self.gram_scale * F.l1_loss(gram_matrix(mine), gram_matrix(theirs))
             terms["loss"] = sum(terms.values())
         return terms
-
-
-def _drop_extractor_from_state_dict(module, state_dict, prefix, local_metadata):
-    for key in [k for k in state_dict if k.startswith(prefix + "extractor.")]:
-        del state_dict[key]
-
-
-def _forgive_missing_extractor(module, incompatible_keys):
-    missing = incompatible_keys.missing_keys
-    missing[:] = [key for key in missing if ".extractor." not in f".{key}" and not key.startswith("extractor.")]
 
 
 def _materialized(layers: nn.Sequential) -> nn.Sequential:
