@@ -12,6 +12,7 @@ from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
+from callbacks.trainer_switches import ConfigBesideLogs, without_switched_off
 from common.errors import UserInputError
 from modules.checkpoints import read_checkpoint, upgrade_hyperparameters
 
@@ -108,6 +109,12 @@ class Lesson7CLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         """Replaced by ``parse_arguments``, which puts the command line above the checkpoint."""
 
+    def _instantiate_trainer(self, config: dict, callbacks: list):
+        """Lightning's, with the callbacks of features the trainer options switch off left out."""
+        listed = config.get("callbacks") or []
+        config = {**config, "callbacks": without_switched_off(listed if isinstance(listed, list) else [listed], config)}
+        return super()._instantiate_trainer(config, without_switched_off(callbacks, config))
+
     def before_test(self) -> None:
         if not is_overridden("test_step", self.model):
             raise UserInputError(
@@ -167,11 +174,12 @@ def cli_main(args: list[str] | None = None, extra_callbacks: list | None = None)
             trainer_class=Lesson7Trainer,
             trainer_defaults={
                 "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                           "init_args": {"save_dir": "lightning_logs", "name": ""}},
+                           "init_args": {"save_dir": "lightning_logs", "name": "", "default_hp_metric": False}},
                 # Instances here are added to whatever callbacks the config lists.
                 "callbacks": list(extra_callbacks or []),
             },
             args=args,
+            save_config_callback=ConfigBesideLogs,
             save_config_kwargs={"overwrite": True},
         )
     except UserInputError as error:

@@ -28,10 +28,10 @@ STRATEGIES = ("ddp", "ddp_find_unused_parameters_true")
 CASES = {
     "gan": ("restore_gan.yaml", ["--model.generator_checkpoint", "null", "--model.critic_checkpoint", "null",
                                  "--model.switcher", "modules.switchers.FixedSwitcher",
-                                 "--model.switcher.critic_steps", "1"]),
-    "frozen_encoder": ("restore_generator.yaml", ["--model.encoder_weights", "null",
+                                 "--model.switcher.critic_steps", "1", "--model.lpips_weights", "null"]),
+    "frozen_encoder": ("restore_generator.yaml", ["--model.encoder_weights", "null", "--model.lpips_weights", "null",
                                                   "--model.schedule.frozen_epochs", "10"]),
-    "unfrozen_encoder": ("restore_generator.yaml", ["--model.encoder_weights", "null",
+    "unfrozen_encoder": ("restore_generator.yaml", ["--model.encoder_weights", "null", "--model.lpips_weights", "null",
                                                     "--model.schedule.frozen_epochs", "0"]),
 }
 
@@ -75,7 +75,7 @@ def timed_fit(case: str, strategy: str, args: argparse.Namespace, workdir: Path)
         "--trainer.enable_progress_bar", "false", "--trainer.callbacks",
         json.dumps([{"class_path": "benchmarks.ddp_step.StepClock",
                      "init_args": {"path": str(report), "warmup": args.warmup}}]),
-        "--checkpoint.dirpath", str(workdir / "checkpoints"), "--last_checkpoint.dirpath", str(workdir / "checkpoints"),
+        "--trainer.enable_checkpointing", "false",
     ]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(args.threads)})

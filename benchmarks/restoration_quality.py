@@ -6,19 +6,22 @@ hyperparameters name, and restores the validation photos exactly as the training
 saw them (centre crops of the damaged copy, upsampled as that run did). Every row is scored by
 the product's ``ImageQualityMetrics`` (torchmetrics PSNR and SSIM against the originals), beside
 the same scores of the damaged input upsampled bilinearly and bicubically. With
-``--feature_weights`` it also reports the lesson's VGG16 feature loss of every row, so generators
-trained under different losses are compared on one ruler. ``--grid`` saves damaged | each
-generator | original for the first validation photos. Run:
+``--lpips_weights`` (AlexNet's) it adds LPIPS, the perceptual distance; with ``--feature_weights``
+the lesson's VGG16 feature loss of every row, so generators trained under different losses are
+compared on one ruler. PSNR is the mean of the photos' PSNRs, as validation logs it. ``--grid``
+saves damaged | bicubic | each generator | original, titled, for the first validation photos. Run:
 
     # restoration (lesson-style crappify, 128 px): pretrained generator, then after the GAN
     python -m benchmarks.restoration_quality --data_dir ../shared/data/pets/images \\
         --checkpoint generator=lightning_logs/restore_generator/checkpoints/last.ckpt \\
-        --checkpoint gan=lightning_logs/restore_gan/checkpoints/last.ckpt --grid docs/restoration_128.jpg
+        --checkpoint gan=$(ls lightning_logs/restore_gan/checkpoints/best-*.ckpt) \\
+        --lpips_weights ../shared/weights/alexnet_imagenet_features.pth --grid docs/restoration_128.jpg
     # super-resolution (96 px JPEG-60 input): feature-loss model against a pixel-MSE one
     python -m benchmarks.restoration_quality --data_dir ../shared/data/pets/images --quality 60 60 \\
         --no_text --feature_weights ../shared/weights/vgg16_imagenet_features.pth \\
         --checkpoint feature=lightning_logs/superres/checkpoints/last.ckpt \\
-        --checkpoint mse=lightning_logs/superres_mse/checkpoints/last.ckpt --grid docs/superres_128.jpg
+        --checkpoint mse=lightning_logs/superres_mse/checkpoints/last.ckpt \\
+        --lpips_weights ../shared/weights/alexnet_imagenet_features.pth --grid docs/superres_128.jpg
 """
 
 import argparse
@@ -28,6 +31,7 @@ import torch
 from torchvision.utils import save_image
 
 from common.imagenet import denormalize
+from common.titled_grid import titled_grid
 from datamodules.restoration import RestorationDataModule
 from modules.checkpoints import load_module, read_checkpoint
 from modules.image_quality import ImageQualityMetrics
@@ -56,10 +60,12 @@ def validation_batches(args: argparse.Namespace, upsample: str) -> list[dict]:
 
 
 class Row:
-    """One row of the table: PSNR and SSIM from ``ImageQualityMetrics``, and optionally the feature loss."""
+    """One row of the table: PSNR and SSIM from ``ImageQualityMetrics``, optionally LPIPS and the feature loss."""
 
-    def __init__(self, feature_loss: FeatureLoss | None):
+    def __init__(self, feature_loss: FeatureLoss | None, lpips_of: ImageQualityMetrics | None):
         self.quality = ImageQualityMetrics()
+        if lpips_of is not None:
+            self.quality.add_lpips(shared=lpips_of)
         self.feature_loss = feature_loss
         self.feature_sum, self.images = 0.0, 0
 
@@ -72,8 +78,9 @@ class Row:
 
     def line(self, name: str) -> str:
         psnr, ssim = float(self.quality.psnr.compute()), float(self.quality.ssim.compute())
+        lpips = f" {float(self.quality.lpips.compute()):6.3f} |" if self.quality.lpips is not None else ""
         feature = f" {self.feature_sum / self.images:12.4f} |" if self.feature_loss is not None else ""
-        return f"| {name:<22} | {psnr:8.2f} | {ssim:6.3f} |{feature}"
+        return f"| {name:<22} | {psnr:8.2f} | {ssim:6.3f} |{lpips}{feature}"
 
 
 @torch.no_grad()
@@ -88,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no_text", action="store_true", help="damage without the drawn quality number")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--feature_weights", help="VGG16 weights ('imagenet' or a local state dict)")
+    parser.add_argument("--lpips_weights", help="AlexNet weights for LPIPS ('imagenet' or a local state dict)")
     parser.add_argument("--grid", help="save damaged | generators | original for the first photos here")
     parser.add_argument("--grid_rows", type=int, default=6)
     args = parser.parse_args(argv)
@@ -96,9 +104,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--checkpoint takes NAME=PATH")
     generators = {name: generator_from(path) for name, path in named}
     feature_loss = FeatureLoss("vgg16", args.feature_weights) if args.feature_weights else None
+    lpips_of = None
+    if args.lpips_weights:
+        lpips_of = ImageQualityMetrics()
+        lpips_of.add_lpips(args.lpips_weights)
 
     bilinear, bicubic = validation_batches(args, "bilinear"), validation_batches(args, "bicubic")
-    rows = {name: Row(feature_loss) for name in ("input, bilinear", "input, bicubic", *generators)}
+    rows = {name: Row(feature_loss, lpips_of) for name in ("input, bilinear", "input, bicubic", *generators)}
     grid_columns: list[list[torch.Tensor]] = []
     for plain, smooth in zip(bilinear, bicubic, strict=True):
         target = plain["target"]
@@ -114,17 +126,18 @@ def main(argv: list[str] | None = None) -> None:
     images = sum(len(batch["target"]) for batch in bilinear)
     print(f"{images} validation photos of {args.data_dir}, {args.image_size} px, damage: short side "
           f"{args.short_side}, JPEG quality {args.quality[0]}-{args.quality[1]}, text {not args.no_text}")
-    header = "| image | PSNR (dB) | SSIM |" + (" feature loss |" if feature_loss is not None else "")
+    header = ("| image | PSNR (dB) | SSIM |" + (" LPIPS |" if lpips_of is not None else "")
+              + (" feature loss |" if feature_loss is not None else ""))
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for name, row in rows.items():
         print(row.line(name))
     if args.grid:
-        columns = [torch.cat(parts)[: args.grid_rows] for parts in zip(*grid_columns)]
-        tiles = torch.stack([denormalize(column) for column in columns], dim=1).flatten(0, 1)
+        columns = [denormalize(torch.cat(parts)[: args.grid_rows]) for parts in zip(*grid_columns)]
+        titles = ["damaged", "bicubic", *generators, "original"]
         Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
-        save_image(tiles, args.grid, nrow=len(columns), padding=2)
-        print(f"grid ({' | '.join(['damaged', 'bicubic', *generators, 'original'])}) saved to {args.grid}")
+        save_image(titled_grid(columns, titles), args.grid)
+        print(f"grid ({' | '.join(titles)}) saved to {args.grid}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ class GANModule(AdversarialModule, ImageToImageModule):
             leaves LPIPS out.
     """
 
+    output_title = "after the GAN"
+
     def __init__(
         self,
         generator_checkpoint: str | None = None,

@@ -5,10 +5,10 @@ import warnings
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from common.errors import UserInputError
 from common.imagenet import denormalize
+from common.titled_grid import titled_grid
 from modules.checkpoints import LoadsOlderCheckpoints
 from modules.image_quality import ImageQualityMetrics
 from modules.tensorboard import tensorboard_of
@@ -32,6 +32,8 @@ class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
     original, 0 for none) and ``lpips_weights``.
     """
 
+    output_title = "restored"  # the middle column of the validation grid
+
     def attach_generator(self, generator: nn.Module, channels_last: bool) -> None:
         """Makes ``generator`` this module's network (``self.generator``), in NHWC layout if ``channels_last``."""
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -46,22 +48,26 @@ class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
         if stage == "predict" or self.val_quality.lpips is not None:
             return
         weights = self.hparams.get("lpips_weights")
-        try:
-            if not weights or str(weights).lower() == "none":
-                raise UserInputError("--model.lpips_weights is none.")
-            self.val_quality.add_lpips(weights)
-        except UserInputError as error:
-            monitored = [callback.monitor for callback in self.trainer.checkpoint_callbacks
-                         if "lpips" in str(getattr(callback, "monitor", ""))] if stage == "fit" else []
-            if monitored:  # the best checkpoint could not be chosen: say so now, not at the first validation
-                raise UserInputError(
-                    f"{error} The best checkpoint is chosen by {monitored[0]}: give --model.lpips_weights, or choose "
-                    "by PSNR (--checkpoint.monitor val/psnr --checkpoint.mode max)."
-                ) from error
-            if weights:  # asked for and not to be had; none means none was asked for
-                warnings.warn(f"{error} LPIPS is not reported.", stacklevel=2)
-            return
-        self.test_quality.add_lpips(shared=self.val_quality)
+        asked = bool(weights) and str(weights).lower() != "none"
+        if asked:
+            try:
+                self.val_quality.add_lpips(weights)
+                self.test_quality.add_lpips(shared=self.val_quality)
+                return
+            except UserInputError as error:
+                problem = str(error)
+        else:
+            problem = "--model.lpips_weights is none."
+        trainer = self._trainer
+        monitored = [callback.monitor for callback in trainer.checkpoint_callbacks
+                     if "lpips" in str(getattr(callback, "monitor", ""))] if stage == "fit" and trainer else []
+        if monitored:  # the best checkpoint could not be chosen: say so now, not at the first validation
+            raise UserInputError(
+                f"{problem} The best checkpoint is chosen by {monitored[0]}: give --model.lpips_weights, or choose "
+                "by PSNR (--checkpoint.monitor val/psnr --checkpoint.mode max)."
+            )
+        if asked:  # asked for and not to be had; none means none was asked for
+            warnings.warn(f"{problem} LPIPS is not reported.", stacklevel=2)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_quality, with_grid=batch_idx == 0)
@@ -92,5 +98,6 @@ class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
         count = self.hparams.grid_size
         if writer is None or count == 0:
             return
-        rows = torch.stack([damaged[:count], output[:count], target[:count]], dim=1).flatten(0, 1)  # (3N, C, H, W)
-        writer.add_image("val/damaged_restored_original", make_grid(rows.cpu(), nrow=3, padding=2), self.global_step)
+        columns = [damaged[:count], output[:count], target[:count]]
+        grid = titled_grid(columns, ["damaged", self.output_title, "original"])
+        writer.add_image("val/damaged_restored_original", grid, self.global_step)

@@ -4,10 +4,10 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassConfusionMatrix
-from torchvision.utils import make_grid
 
 from common.imagenet import denormalize
 from common.palettes import segmentation_palette
+from common.titled_grid import titled_grid
 from modules.checkpoints import LoadsOlderCheckpoints
 from modules.freezing import FineTunesAnEncoder, FineTuning
 from modules.nets.spec import as_spec, spec_dict
@@ -147,9 +147,6 @@ class SegmentationModule(FineTunesAnEncoder, LoadsOlderCheckpoints, pl.Lightning
         palette = self.palette().to(images.device)
         truth = batch["mask"][:count].clone()
         truth[(truth < 0) | (truth >= self.hparams.num_classes)] = self.hparams.num_classes  # Void: black
-        tiles = []
-        for image, true, predicted in zip(images, truth, logits[:count].argmax(dim=1)):
-            tiles += [image.float(), palette[true].permute(2, 0, 1).float() / 255,
-                      palette[predicted].permute(2, 0, 1).float() / 255]  # each (3, H, W)
-        writer.add_image("val/image_truth_prediction", make_grid(torch.stack(tiles).cpu(), nrow=3, padding=2),
-                         self.global_step)
+        coloured = [palette[masks].permute(0, 3, 1, 2).float() / 255 for masks in (truth, logits[:count].argmax(dim=1))]
+        writer.add_image("val/image_truth_prediction",
+                         titled_grid([images, *coloured], ["image", "truth", "prediction"]), self.global_step)

@@ -30,6 +30,6 @@ def labelled_grid(
         canvas = Image.new("RGB", (tile.width, tile.height + 12), "black")
         canvas.paste(tile, (0, 0))
         ImageDraw.Draw(canvas).text((2, tile.height), caption, fill=(255, 80, 80) if is_wrong else (255, 255, 255))
-        tiles.append(torch.from_numpy(np.asarray(canvas)).permute(2, 0, 1))
+        tiles.append(torch.from_numpy(np.array(canvas)).permute(2, 0, 1))
     grid = make_grid(torch.stack(tiles), nrow=nrow, padding=2)
     return grid.float() / 255

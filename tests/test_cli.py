@@ -40,6 +40,7 @@ def test_short_fit_logs_scalars_images_and_checkpoints(mnist_dir, tmp_path, monk
     events = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "val/loss", "val/acc", "lr-AdamW"} <= scalars
+    assert "hp_metric" not in scalars  # no placeholder of -1
     assert "val/predicted_vs_true" in events.Tags()["images"]
     checkpoints = {p.name for p in (tmp_path / "lightning_logs" / "mnist_resnet" / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
