@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args(argv)
+    # The fits run in a folder of their own: paths given relative to here must still find their data.
+    args.data_dir, args.cache_dir = str(Path(args.data_dir).resolve()), str(Path(args.cache_dir).resolve())
     print(f"two CPU processes (gloo), {args.threads} thread(s) each, {args.image_size} px, bs {args.batch_size} per "
           f"process, {args.steps} timed steps x {args.rounds} rounds")
     print("| case | plain ddp s/step | find_unused s/step | ratio find_unused / plain (rounds) |")
