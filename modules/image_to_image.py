@@ -9,6 +9,7 @@ from torch import nn
 from common.errors import UserInputError
 from common.imagenet import denormalize
 from common.titled_grid import titled_grid
+from common.weights_option import weights_given
 from modules.checkpoints import LoadsOlderCheckpoints
 from modules.image_quality import ImageQualityMetrics
 from modules.tensorboard import tensorboard_of
@@ -48,7 +49,7 @@ class ImageToImageModule(LoadsOlderCheckpoints, pl.LightningModule):
         if stage == "predict" or self.val_quality.lpips is not None:
             return
         weights = self.hparams.get("lpips_weights")
-        asked = bool(weights) and str(weights).lower() != "none"
+        asked = weights_given(weights)
         if asked:
             try:
                 self.val_quality.add_lpips(weights)

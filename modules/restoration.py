@@ -48,7 +48,10 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         feature_weights: the VGG16 weights of the feature loss: ``imagenet`` or a local path
             (None: random, for tests). Read by ``fit``, and by ``validate``/``test`` when they can
             be had (otherwise those skip the feature-loss terms, with a warning).
-        feature_layer_weights: weights of the three compared VGG layers.
+        feature_layer_weights: weights of the compared VGG layers, deepest last: the activations
+            before the last three max-pools (the lesson's), or with four the one before the second too.
+        feature_gram_scale: the extra factor on the feature loss's Gram (style) terms, which
+            carry each layer's weight squared: the lesson's 5e3; 0 compares features only.
         schedule: frozen then unfrozen, each phase a one-cycle schedule (the lesson's recipe).
         grid_size: validation images shown as damaged | restored | original (0 for none).
         channels_last: NHWC layout for weights and activations.
@@ -64,7 +67,8 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         generator_checkpoint: str | None = None,
         loss: PixelLoss = "mse",
         feature_weights: str | None = None,
-        feature_layer_weights: tuple[float, float, float] = (5.0, 15.0, 2.0),
+        feature_layer_weights: tuple[float, ...] = (5.0, 15.0, 2.0),
+        feature_gram_scale: float = 5e3,
         schedule: FineTuning | None = None,
         grid_size: int = 6,
         channels_last: bool = True,
@@ -81,7 +85,8 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         self.schedule = as_spec(FineTuning, schedule, SCHEDULE)
         self.hparams.schedule = spec_dict(self.schedule)
         self.attach_generator(spec.build(in_channels, in_channels), channels_last)
-        self.feature_loss = FeatureLoss("vgg16", None, feature_layer_weights) if loss == "feature" else None
+        self.feature_loss = (FeatureLoss("vgg16", None, feature_layer_weights, feature_gram_scale)
+                             if loss == "feature" else None)
         self._feature_terms = loss == "feature"
 
     def setup(self, stage: str) -> None:

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny synthetic datasets written to temporary folders, never downloads."""
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,23 @@ def alexnet_file(tmp_path_factory) -> Path:
 def _small_and_seeded():
     torch.manual_seed(0)
     yield
+
+
+class TrainedCheckpoints:
+    """The checkpoints of the tiny one-step fits of ``tests.test_checkpoint_alone``, kept by config
+    name, so that tests that only need some trained model (export) do not train it again."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def keep(self, config: str, checkpoint: Path) -> None:
+        shutil.copy(checkpoint, self.folder / f"{config}.ckpt")
+
+    def get(self, config: str) -> Path | None:
+        path = self.folder / f"{config}.ckpt"
+        return path if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoints(tmp_path_factory) -> TrainedCheckpoints:
+    return TrainedCheckpoints(tmp_path_factory.mktemp("trained"))

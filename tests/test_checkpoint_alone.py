@@ -166,7 +166,8 @@ def _metrics(cli, split: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_the_checkpoint_alone_validates_tests_and_predicts(config, sources, mnist_dir, tmp_path, monkeypatch):
+def test_the_checkpoint_alone_validates_tests_and_predicts(config, sources, mnist_dir, tmp_path, monkeypatch,
+                                                           trained_checkpoints):
     monkeypatch.chdir(tmp_path)
     run = runs(config.stem)
     places = make_places(tmp_path, sources, mnist_dir)
@@ -181,6 +182,7 @@ def test_the_checkpoint_alone_validates_tests_and_predicts(config, sources, mnis
                  if split == "val" else fit.trainer.test(fit.model, datamodule=fit.datamodule, verbose=False)[0]
                  for split in splits}
     last = Path(yaml.safe_load(config.read_text())["last_checkpoint"]["dirpath"]) / "last.ckpt"
+    trained_checkpoints.keep(config.stem, last)
     moved = tmp_path / "elsewhere" / "model.ckpt"
     moved.parent.mkdir()
     shutil.move(last, moved)

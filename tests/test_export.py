@@ -22,17 +22,21 @@ from tests.test_checkpoint_alone import ONE_STEP, fit_options, make_places, runs
 TASKS = ["mnist_resnet", "camvid_unet", "superres_mse", "restore_gan", "human_numbers", "human_numbers_model1"]
 
 
-def _trained(config: str, sources, mnist_dir, tmp_path):  # noqa: F811
+def _trained(config: str, sources, mnist_dir, tmp_path, trained_checkpoints):  # noqa: F811
+    """The config's tiny one-step model (trained once per session), and the folders of its data."""
     places = make_places(tmp_path, sources, mnist_dir)
-    options, _ = fit_options(runs(config), places, sources, tmp_path)
-    cli_main(["fit", "--config", str(CONFIGS / f"{config}.yaml"), *options, *ONE_STEP])
-    return tmp_path / "lightning_logs" / config / "checkpoints" / "last.ckpt", places
+    if trained_checkpoints.get(config) is None:
+        options, _ = fit_options(runs(config), places, sources, tmp_path)
+        cli_main(["fit", "--config", str(CONFIGS / f"{config}.yaml"), *options, *ONE_STEP])
+        trained_checkpoints.keep(config, tmp_path / "lightning_logs" / config / "checkpoints" / "last.ckpt")
+    return trained_checkpoints.get(config), places
 
 
 @pytest.mark.parametrize("config", TASKS)
-def test_both_formats_match_the_checkpoint_on_two_sizes(config, sources, mnist_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_both_formats_match_the_checkpoint_on_two_sizes(config, sources, mnist_dir, tmp_path, monkeypatch,  # noqa: F811
+                                                        trained_checkpoints):
     monkeypatch.chdir(tmp_path)
-    checkpoint, _ = _trained(config, sources, mnist_dir, tmp_path)
+    checkpoint, _ = _trained(config, sources, mnist_dir, tmp_path, trained_checkpoints)
     for format, suffix in (("onnx", ".onnx"), ("torch_export", ".pt2")):
         output = tmp_path / "exported" / f"model{suffix}"
         assert export(str(checkpoint), format, str(output)) <= 1e-4  # checked on two batch sizes and image sizes
@@ -48,9 +52,10 @@ def test_both_formats_match_the_checkpoint_on_two_sizes(config, sources, mnist_d
         assert np.abs(session.run(None, {"image": image.numpy()})[0] - exported.numpy()).max() <= 1e-4
 
 
-def test_export_without_onnx_names_the_extra(sources, mnist_dir, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_export_without_onnx_names_the_extra(sources, mnist_dir, tmp_path, monkeypatch, capsys,  # noqa: F811
+                                             trained_checkpoints):
     monkeypatch.chdir(tmp_path)
-    checkpoint, _ = _trained("mnist_resnet", sources, mnist_dir, tmp_path)
+    checkpoint, _ = _trained("mnist_resnet", sources, mnist_dir, tmp_path, trained_checkpoints)
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if the extra were not installed
     with pytest.raises(SystemExit) as stopped:
         cli_main(["export", "--ckpt_path", str(checkpoint), "--format", "onnx", "--output", "model.onnx"])
@@ -58,9 +63,10 @@ def test_export_without_onnx_names_the_extra(sources, mnist_dir, tmp_path, monke
     assert 'pip install -e ".[export]"' in capsys.readouterr().err
 
 
-def test_the_readme_snippet_segments_a_frame_with_onnxruntime_alone(sources, mnist_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_the_readme_snippet_segments_a_frame_with_onnxruntime_alone(sources, mnist_dir, tmp_path, monkeypatch,  # noqa: F811
+                                                                    trained_checkpoints):
     monkeypatch.chdir(tmp_path)
-    checkpoint, places = _trained("camvid_unet", sources, mnist_dir, tmp_path)
+    checkpoint, places = _trained("camvid_unet", sources, mnist_dir, tmp_path, trained_checkpoints)
     readme = (REPO / "README.md").read_text()
     export_command = re.search(r"python cli\.py export [^\n]*camvid[^\n]*", readme).group(0).split()[2:]
     snippet = re.search(r"```python\n(import json\n.*?)```", readme, re.DOTALL).group(1)

@@ -24,8 +24,9 @@ class FeatureLoss(nn.Module):
     """Pixel L1 plus L1 distances between VGG activations and between their Gram matrices.
 
     ``loss = L1(x, y) + sum_i w_i * L1(f_i(x), f_i(y)) + sum_i w_i**2 * gram_scale * L1(G(f_i(x)), G(f_i(y)))``
-    where ``f_i`` are the activations just before the last three max-pools of VGG16 (the lesson:
-    weights 5, 15, 2; gram scale 5e3). Inputs are ImageNet-normalised images, as VGG expects.
+    where ``f_i`` are the activations just before the last max-pools of VGG16, one per weight
+    (the lesson: the last three, weights 5, 15, 2; gram scale 5e3). Inputs are ImageNet-normalised
+    images, as VGG expects.
 
     The extractor is frozen: it never trains (``train()`` leaves it in eval mode), takes no
     gradient for its weights, and is left out of this module's ``state_dict`` (it is rebuilt from

@@ -13,6 +13,7 @@ import torchvision
 from torch import nn
 
 from common.errors import UserInputError
+from common.weights_option import weights_given
 
 
 def _body_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -85,7 +86,7 @@ def load_encoder_weights(
     Raises:
         UserInputError: as ``build_encoder``.
     """
-    if weights is None or weights.lower() == "none":
+    if not weights_given(weights):
         return
     _check_arch(arch)
     with torch.device("meta"):  # names and shapes only: nothing is allocated or initialised
