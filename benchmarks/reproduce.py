@@ -9,8 +9,9 @@ the end, the epochs, the wall time of the fit and of every epoch, the seed and t
 whole set holds the machine (CPU model, cores, bf16 instructions, GPU), the torch and Lightning
 versions and the git commit. ``OUTPUT/<task>.json`` keeps the records and ``OUTPUT/<task>.md`` the
 Markdown table made from them; ``--update_docs`` also writes that table into README.md and
-benchmarks/RESULTS.md wherever they hold the task's markers (``<!-- reproduce:<task> -->`` ...
-``<!-- /reproduce:<task> -->``), so that those tables hold nothing the command did not measure.
+benchmarks/RESULTS.md wherever they hold the record's markers (``<!-- reproduce:<name> -->`` ...
+``<!-- /reproduce:<name> -->``; the name is the task's, or ``--name`` for an A/B run with extra
+options), so that those tables hold nothing the command did not measure.
 ``--quick`` runs two batches of one epoch per seed: it checks the command, not the model;
 ``--from_record`` runs nothing and writes the table of the runs already recorded.
 """
@@ -101,11 +102,14 @@ def run_once(config: str, seed: int, plan: Plan, options: list[str]) -> dict:
 
 
 def reproduce(task: str, data_dir: str | None, output: Path, quick: bool = False, seeds: list[int] | None = None,
-              extra: list[str] | None = None, command: str = "") -> dict:
-    """Runs the task's plan and writes ``output/<task>.json`` and ``.md``; returns the record.
+              extra: list[str] | None = None, command: str = "", name: str | None = None,
+              configs: list[str] | None = None) -> dict:
+    """Runs the task's plan and writes ``output/<name>.json`` and ``.md``; returns the record.
 
-    ``extra`` options go to every fit (an A/B run); ``command`` is the invocation, as recorded.
+    ``extra`` options go to every fit (an A/B run, recorded under its own ``name``; the task's
+    name by default); ``command`` is the invocation, as recorded.
     """
+    name = name or task
     plan = PLANS[task]
     if plan.needs_data and data_dir is None:
         raise SystemExit(f"error: --task {task} needs --data_dir (the folder its config reads)")
@@ -113,6 +117,7 @@ def reproduce(task: str, data_dir: str | None, output: Path, quick: bool = False
     seeds = list(seeds if seeds is not None else plan.seeds[:2] if quick else plan.seeds)
     record = {
         "task": task,
+        "name": name,
         "command": command or f"python -m benchmarks.reproduce --task {task}",
         "quick": quick,
         "commit": git_commit(),
@@ -120,11 +125,11 @@ def reproduce(task: str, data_dir: str | None, output: Path, quick: bool = False
         "lightning": lightning.__version__,
         "machine": describe_machine(),
         "extra_options": list(extra or []),
-        "runs": [run_once(config, seed, plan, options) for config in plan.configs for seed in seeds],
+        "runs": [run_once(config, seed, plan, options) for config in configs or plan.configs for seed in seeds],
     }
     output.mkdir(parents=True, exist_ok=True)
-    (output / f"{task}.json").write_text(json.dumps(record, indent=2) + "\n")
-    (output / f"{task}.md").write_text(render(record) + "\n")
+    (output / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (output / f"{name}.md").write_text(render(record) + "\n")
     return record
 
 
@@ -164,9 +169,9 @@ def render(record: dict) -> str:
     return "\n".join(lines)
 
 
-def update_docs(task: str, table: str, documents=DOCS) -> list[Path]:
-    """Writes ``table`` between the task's markers in each document that has them; returns those."""
-    start, end = f"<!-- reproduce:{task} -->", f"<!-- /reproduce:{task} -->"
+def update_docs(name: str, table: str, documents=DOCS) -> list[Path]:
+    """Writes ``table`` between the record's markers in each document that has them; returns those."""
+    start, end = f"<!-- reproduce:{name} -->", f"<!-- /reproduce:{name} -->"
     updated = []
     for document in documents:
         text = document.read_text()
@@ -186,23 +191,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data_dir", help="the data folder the task's config reads (--data.data_dir)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--seeds", type=int, nargs="+", help="instead of the plan's seeds")
+    parser.add_argument("--configs", nargs="+", help="some of the plan's configs (an A/B run)")
+    parser.add_argument("--name", help="record the runs under this name (an A/B run); the task's by default")
     parser.add_argument("--quick", action="store_true", help="two batches of one epoch per seed: a smoke run")
     parser.add_argument("--update_docs", action="store_true", help="write the table into README.md and RESULTS.md")
     parser.add_argument("--from_record", action="store_true",
                         help="run nothing: write the table of the task's recorded runs (OUTPUT/<task>.json)")
     args, extra = parser.parse_known_args(argv)
+    unknown = set(args.configs or []) - set(PLANS[args.task].configs)
+    if unknown:
+        parser.error(f"--configs: {sorted(unknown)} are not in the {args.task} plan {list(PLANS[args.task].configs)}")
     if args.quick and args.update_docs:
         parser.error("--quick runs are not results: they cannot --update_docs")
     words = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m benchmarks.reproduce", *(w for w in words if w != "--update_docs")])
     if args.from_record:
-        record = json.loads((args.output / f"{args.task}.json").read_text())
+        record = json.loads((args.output / f"{args.name or args.task}.json").read_text())
     else:
-        record = reproduce(args.task, args.data_dir, args.output, args.quick, args.seeds, extra, command)
+        record = reproduce(args.task, args.data_dir, args.output, args.quick, args.seeds, extra, command, args.name,
+                           args.configs)
     table = render(record)
     print(table)
     if args.update_docs:
-        for document in update_docs(args.task, table):
+        for document in update_docs(record["name"], table):
             print(f"updated {document.relative_to(REPO)}")
 
 

@@ -34,6 +34,36 @@ def random_pad_crop(
     return crops.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
 
 
+def random_rotate_scale(
+    images: torch.Tensor, degrees: float, scale: tuple[float, float] = (1.0, 1.0),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Turns each image by a random angle in [-degrees, degrees] and zooms it by a random factor
+    in ``scale``, about its centre, with a black surround.
+
+    One ``affine_grid`` and ``grid_sample`` for the whole batch: albumentations' ``Affine`` does
+    the same one image at a time, which at about 140 us per 28x28 digit on a CPU core would double
+    an MNIST epoch.
+
+    Args:
+        images: (B, C, H, W) floating-point batch.
+        degrees: largest turn either way; 0 with ``scale`` (1, 1) returns ``images`` untouched.
+        scale: smallest and largest zoom (above 1 enlarges the digit).
+        generator: optional CPU random generator, for reproducible draws.
+    """
+    low, high = scale
+    if degrees == 0 and low == high == 1.0:
+        return images
+    batch = images.shape[0]
+    angle = torch.deg2rad((torch.rand(batch, generator=generator) * 2 - 1) * degrees)
+    zoom = low + torch.rand(batch, generator=generator) * (high - low)
+    # affine_grid maps each output pixel to where it is read from: the inverse turn and zoom.
+    cos, sin, zero = torch.cos(angle) / zoom, torch.sin(angle) / zoom, torch.zeros(batch)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def augmentation_seed(trainer: "pl.Trainer | None") -> int:
     """A seed for a datamodule's augmentation: the run's seed (``seed_everything``), one per process.
 

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from common.errors import UserInputError
-from datamodules.augment import random_pad_crop
+from datamodules.augment import random_pad_crop, random_rotate_scale
 from datamodules.batched import TensorBatchDataset, keep_batch
 from datamodules.download import download_verified
 from datamodules.idx import read_idx
@@ -39,7 +39,10 @@ class MNISTDataModule(pl.LightningDataModule):
         batch_size: training batch size.
         eval_batch_size: validation/test/predict batch size.
         padding: random zero-padding before the 28x28 crop (the lesson's ``rand_pad(3, 28)``);
-            0 turns augmentation off.
+            0 turns it off.
+        rotate_degrees: random turns of up to this many degrees either way (0: none; the lesson
+            has none).
+        zoom: random zoom between these factors (1, 1: none).
         download: fetch the canonical files into ``data_dir/MNIST/raw`` when they are absent.
         mirrors: base URLs to download from, tried in order.
         predict_dir: folder of digit images (white on black, any size) for ``predict``.
@@ -56,6 +59,8 @@ class MNISTDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         eval_batch_size: int = 1024,
         padding: int = 3,
+        rotate_degrees: float = 0.0,
+        zoom: tuple[float, float] = (1.0, 1.0),
         download: bool = True,
         mirrors: list[str] = MNIST_MIRRORS,  # noqa: B006 - read only; a list so YAML can replace it
         predict_dir: str | None = None,
@@ -165,6 +170,7 @@ class MNISTDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         images = batch["image"].unsqueeze(1).float().div_(255)  # (B, 28, 28) uint8 -> (B, 1, 28, 28)
         if self.trainer is not None and self.trainer.training:
+            images = random_rotate_scale(images, self.hparams.rotate_degrees, tuple(self.hparams.zoom), self.generator)
             images = random_pad_crop(images, self.hparams.padding, mode="zeros", generator=self.generator)
         batch["image"] = (images - self.mean) / self.std
         return batch

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from common.errors import UserInputError
-from datamodules.augment import random_pad_crop
+from datamodules.augment import random_pad_crop, random_rotate_scale
 from datamodules.idx import read_idx, write_idx
 from datamodules.mnist import MNISTDataModule
 
@@ -120,6 +120,23 @@ def test_random_pad_crop_varies_offsets():
     images = torch.randn(64, 1, 28, 28)
     crops = random_pad_crop(images, padding=3)
     assert (crops != images).flatten(1).any(dim=1).float().mean() > 0.8
+
+
+def test_random_rotate_scale_turns_and_zooms_about_the_centre():
+    bar = torch.zeros(1, 1, 29, 29)
+    bar[0, 0, 14, 4:25] = 1.0  # a horizontal bar through the centre
+    assert torch.equal(random_rotate_scale(bar, 0.0), bar)
+    turned = random_rotate_scale(bar.expand(16, 1, 29, 29).clone(), 90.0)
+    assert torch.allclose(turned[:, 0, 14, 14], torch.ones(16), atol=1e-5)  # the centre stays put
+    column_share = turned[:, 0, :, 14].sum(1) / turned[:, 0].sum((1, 2))
+    assert column_share.min() < 0.2 and column_share.max() > 0.5  # small and large turns both drawn
+    zoomed = random_rotate_scale(bar, 0.0, (0.5, 0.5))  # half size: the bar spans half the width
+    assert zoomed[0, 0, 14].gt(0.5).sum().item() == pytest.approx(11, abs=1)
+    generator = torch.Generator().manual_seed(3)
+    again = torch.Generator().manual_seed(3)
+    images = torch.rand(4, 1, 28, 28)
+    assert torch.equal(random_rotate_scale(images, 10.0, (0.9, 1.1), generator),
+                       random_rotate_scale(images, 10.0, (0.9, 1.1), again))
 
 
 def test_augmentation_only_while_training(mnist_dir):
