@@ -7,7 +7,7 @@
 Each run is ``cli.py fit`` on a committed config with one seed. Its record holds the metrics at
 the end, the epochs, the wall time of the fit and of every epoch, the seed and the precision; the
 whole set holds the machine (CPU model, cores, bf16 instructions, GPU), the torch and Lightning
-versions and the git commit. ``OUTPUT/<task>.json`` keeps the records and ``OUTPUT/<task>.md`` the
+versions and the git commit. ``OUTPUT/<name>.json`` keeps the records and ``OUTPUT/<name>.md`` the
 Markdown table made from them; ``--update_docs`` also writes that table into README.md and
 benchmarks/RESULTS.md wherever they hold the record's markers (``<!-- reproduce:<name> -->`` ...
 ``<!-- /reproduce:<name> -->``; the name is the task's, or ``--name`` for an A/B run with extra
@@ -42,8 +42,9 @@ QUICK = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--t
 class Plan:
     """The runs behind one results table: configs, each trained once per seed, and what is shown.
 
-    ``metrics`` maps a logged metric to its column title; the first is the one shown with its
-    peak over the epochs and summarised (lowest and mean) over the seeds. ``lesson`` holds the
+    ``metrics`` maps a logged metric to its column title; the first (higher is better) is shown
+    with its peak over the epochs and summarised over the seeds by its lowest value; every metric
+    by its mean. ``lesson`` holds the
     lesson's published figure for a config, with the notebook it comes from.
     """
 
@@ -156,10 +157,10 @@ def render(record: dict) -> str:
             per_epoch = f"{statistics.median(run['epoch_s']):.1f} s" if run["epoch_s"] else "-"
             lines.append(f"| `{config}.yaml` | {run['seed']} | " + " | ".join(cells) +
                          f" | {run['epochs']} | {per_epoch} | {run['fit_s']:.0f} s |")
-        if len(runs) > 1:
-            for word, summary in (("lowest", min), ("mean", statistics.mean)):
-                cells = [number(summary(run["metrics"][name] for run in runs)) if all(
-                    name in run["metrics"] for run in runs) else "-" for name in plan.metrics] + [""] * len(lesson)
+        if len(runs) > 1:  # the lowest of the first metric, and the mean of each
+            for word, summary, names in (("lowest", min, [main]), ("mean", statistics.mean, list(plan.metrics))):
+                cells = [number(summary(run["metrics"][name] for run in runs)) if name in names and all(
+                    name in run["metrics"] for run in runs) else "" for name in plan.metrics] + [""] * len(lesson)
                 lines.append(f"| {word} | | " + " | ".join(cells) + " | | | |")
     precisions = ", ".join(sorted({run["precision"] for run in record["runs"]}))
     lines.append("")
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="two batches of one epoch per seed: a smoke run")
     parser.add_argument("--update_docs", action="store_true", help="write the table into README.md and RESULTS.md")
     parser.add_argument("--from_record", action="store_true",
-                        help="run nothing: write the table of the task's recorded runs (OUTPUT/<task>.json)")
+                        help="run nothing: write the table of the recorded runs (OUTPUT/<name>.json)")
     args, extra = parser.parse_known_args(argv)
     unknown = set(args.configs or []) - set(PLANS[args.task].configs)
     if unknown:
