@@ -52,6 +52,8 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
             before the last three max-pools (the lesson's), or with four the one before the second too.
         feature_gram_scale: the extra factor on the feature loss's Gram (style) terms, which
             carry each layer's weight squared: the lesson's 5e3; 0 compares features only.
+        feature_pixel_loss: the feature loss's pixel term, ``l1`` (the lesson's) or ``mse``.
+        feature_pixel_weight: its weight.
         schedule: frozen then unfrozen, each phase a one-cycle schedule (the lesson's recipe).
         grid_size: validation images shown as damaged | restored | original (0 for none).
         channels_last: NHWC layout for weights and activations.
@@ -69,6 +71,8 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         feature_weights: str | None = None,
         feature_layer_weights: tuple[float, ...] = (5.0, 15.0, 2.0),
         feature_gram_scale: float = 5e3,
+        feature_pixel_loss: Literal["l1", "mse"] = "l1",
+        feature_pixel_weight: float = 1.0,
         schedule: FineTuning | None = None,
         grid_size: int = 6,
         channels_last: bool = True,
@@ -85,8 +89,8 @@ class RestorationModule(FineTunesAnEncoder, ImageToImageModule):
         self.schedule = as_spec(FineTuning, schedule, SCHEDULE)
         self.hparams.schedule = spec_dict(self.schedule)
         self.attach_generator(spec.build(in_channels, in_channels), channels_last)
-        self.feature_loss = (FeatureLoss("vgg16", None, feature_layer_weights, feature_gram_scale)
-                             if loss == "feature" else None)
+        self.feature_loss = (FeatureLoss("vgg16", None, feature_layer_weights, feature_gram_scale,
+                                         feature_pixel_loss, feature_pixel_weight) if loss == "feature" else None)
         self._feature_terms = loss == "feature"
 
     def setup(self, stage: str) -> None:

@@ -85,13 +85,16 @@ def test_gram_and_feature_terms_are_float32_under_autocast(feature_loss, dtype):
         assert value.item() == pytest.approx(expected[name].item(), rel=0.05), name
 
 
-def test_the_restoration_module_passes_four_layers_and_the_gram_scale_on():
+def test_the_restoration_module_passes_four_layers_the_gram_scale_and_the_pixel_term_on():
     from modules.nets.unet import UNetSpec
     from modules.restoration import RestorationModule
 
     tiny = UNetSpec("resnet18")
-    model = RestorationModule(tiny, loss="feature", feature_layer_weights=[1.0, 2.0, 3.0, 4.0], feature_gram_scale=0.0)
+    model = RestorationModule(tiny, loss="feature", feature_layer_weights=[1.0, 2.0, 3.0, 4.0], feature_gram_scale=0.0,
+                              feature_pixel_loss="mse", feature_pixel_weight=3.0)
     assert model.feature_loss.tap_indices == [8, 15, 22, 29]  # the ReLU before the second max-pool too
     images = torch.randn(1, 3, 64, 64)
     terms = model.feature_loss(images, images + 0.1 * torch.randn_like(images))
     assert terms["feat_0"] > 0 and all(terms[f"gram_{i}"] == 0 for i in range(4))
+    noisy = images + 0.1 * torch.randn_like(images)
+    assert model.feature_loss(images, noisy)["pixel"] == pytest.approx(3.0 * (images - noisy).pow(2).mean().item())

@@ -1,6 +1,7 @@
 """The lesson's feature (perceptual) loss: compare images through a frozen ImageNet VGG."""
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,8 @@ class FeatureLoss(nn.Module):
             to start random (``load_weights`` later).
         layer_weights: weight of each compared layer, deepest last.
         gram_scale: extra factor on the Gram terms.
+        pixel: the pixel term: ``l1`` (the lesson's) or ``mse``, the distance PSNR measures.
+        pixel_weight: its weight.
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class FeatureLoss(nn.Module):
         weights: str | None = None,
         layer_weights: Sequence[float] = (5.0, 15.0, 2.0),
         gram_scale: float = 5e3,
+        pixel: Literal["l1", "mse"] = "l1",
+        pixel_weight: float = 1.0,
     ):
         super().__init__()
         self.arch = arch
@@ -60,6 +65,8 @@ class FeatureLoss(nn.Module):
         self.extractor = _materialized(body[: self.tap_indices[-1] + 1]).eval().requires_grad_(False)
         self.layer_weights = tuple(float(w) for w in layer_weights)
         self.gram_scale = gram_scale
+        self.pixel_distance = {"l1": F.l1_loss, "mse": F.mse_loss}[pixel]
+        self.pixel_weight = pixel_weight
         keep_out_of_checkpoints(self, "extractor")
         if weights is not None:
             self.load_weights(weights)
@@ -98,7 +105,7 @@ class FeatureLoss(nn.Module):
             target_features = self.features(target)
         prediction_features = self.features(prediction)
         with torch.autocast(prediction.device.type, enabled=False):
-            terms = {"pixel": F.l1_loss(prediction.float(), target.float())}
+            terms = {"pixel": self.pixel_weight * self.pixel_distance(prediction.float(), target.float())}
             for i, (weight, mine, theirs) in enumerate(
                 zip(self.layer_weights, prediction_features, target_features, strict=True)
             ):
