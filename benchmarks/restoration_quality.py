@@ -78,7 +78,7 @@ class Row:
 
     def line(self, name: str) -> str:
         psnr, ssim = float(self.quality.psnr.compute()), float(self.quality.ssim.compute())
-        lpips = f" {float(self.quality.lpips.compute()):6.3f} |" if self.quality.lpips is not None else ""
+        lpips = f" {float(self.quality.lpips.compute()):7.4f} |" if self.quality.lpips is not None else ""
         feature = f" {self.feature_sum / self.images:12.4f} |" if self.feature_loss is not None else ""
         return f"| {name:<22} | {psnr:8.2f} | {ssim:6.3f} |{lpips}{feature}"
 
