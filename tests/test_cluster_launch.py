@@ -18,6 +18,7 @@ TINY_MNIST = ["--config", str(CONFIGS / "mnist_resnet.yaml"), "--model.grid_size
               "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.enable_progress_bar", "false",
               "--trainer.callbacks", "[tests.ddp_probe.WeightDigest]", "--trainer.enable_model_summary", "false"]
 TIMEOUT = 120  # seconds; a hang fails the test instead of the suite
+REQUEUE_ATTEMPT = "Requeuing SLURM job 4242 failed"  # logged by Lightning after its signal checkpoint
 
 
 def _free_port() -> int:
@@ -104,16 +105,19 @@ def test_slurm_stop_signal_saves_a_checkpoint_that_the_requeued_job_resumes(mnis
     while not last.exists() and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert last.exists(), job.log.read_text()[-3000:]
-    time.sleep(0.5)
+    time.sleep(0.2)
     job.send_signal(signal.SIGUSR1)  # what SLURM sends ahead of the time limit (--signal=SIGUSR1@90)
     saved = tmp_path / "hpc_ckpt_1.ckpt"
-    while not saved.exists() and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    job.kill()  # SLURM ends the job; the requeued one starts afresh
-    job.wait()
+    # Lightning saves, then asks `scontrol` to requeue (absent here), and trains on until SLURM kills the
+    # job; the job is frozen once the requeue attempt is logged, so it cannot reach the next epoch's end.
+    while REQUEUE_ATTEMPT not in job.log.read_text() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    job.send_signal(signal.SIGSTOP)
+    assert saved.exists(), job.log.read_text()[-3000:]
     stopped_at = torch.load(saved, map_location="cpu", weights_only=True)["global_step"]
     at_epoch_end = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    job.kill()  # SLURM ends the job; the requeued one starts afresh
+    job.wait()
     assert stopped_at > at_epoch_end  # mid-epoch: the signal's checkpoint is the newer one
 
     requeued = _slurm_task(0, 1, _free_port(), [*words, "--ckpt_path", "last"], tmp_path, "requeued")
