@@ -14,6 +14,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from callbacks.trainer_switches import ConfigBesideLogs, without_switched_off
 from common.errors import UserInputError
+from common.hardware import native_precision
 from modules.checkpoints import read_checkpoint, upgrade_hyperparameters
 
 # Facts the model needs from its data; each is linked only where both classes have it.
@@ -110,9 +111,14 @@ class Lesson7CLI(LightningCLI):
         """Replaced by ``parse_arguments``, which puts the command line above the checkpoint."""
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
-        """Lightning's, with the callbacks of features the trainer options switch off left out."""
+        """Lightning's, with the callbacks of features the trainer options switch off left out, and
+        ``precision: null`` made the hardware's native one (``common.hardware.native_precision``)."""
         listed = config.get("callbacks") or []
         config = {**config, "callbacks": without_switched_off(listed if isinstance(listed, list) else [listed], config)}
+        if config.get("precision") is None:
+            config["precision"] = native_precision(config.get("accelerator") or "auto")
+            rank_zero_info(f"precision: {config['precision']}, the fastest this hardware runs natively "
+                           "(--trainer.precision 32-true or bf16-mixed to choose)")
         return super()._instantiate_trainer(config, without_switched_off(callbacks, config))
 
     def before_test(self) -> None:

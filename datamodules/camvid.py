@@ -7,6 +7,7 @@ together) runs per item in the loader; conversion to float and ImageNet normalis
 batch after it reaches the device.
 """
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
+from common.class_frequencies import cached_frequencies, count_class_pixels, files_fingerprint
 from common.errors import UserInputError
 from common.imagenet import denormalize, normalize_uint8
 from common.palettes import segmentation_palette
@@ -45,6 +47,25 @@ def _read_mask(path: Path) -> np.ndarray:
     return array
 
 
+def _check_labels(mask: np.ndarray, path: Path, num_classes: int, void_index: int) -> None:
+    """Stops on a label that is neither a class nor Void: it would index past the model's outputs."""
+    bad = (mask >= num_classes) & (mask != void_index)
+    if bad.any():
+        raise UserInputError(
+            f"Mask {path} holds label {int(mask[bad].max())}, outside the {num_classes} classes "
+            f"0..{num_classes - 1} (Void = {void_index})."
+        )
+
+
+def _read_checked_mask(path: Path, num_classes: int, void_index: int) -> np.ndarray:
+    """A training mask on its own (for counting classes), checked as ``_load_pair`` checks it."""
+    if not path.is_file():
+        raise UserInputError(f"No mask {path} for a training image.")
+    mask = _read_mask(path)
+    _check_labels(mask, path, num_classes, void_index)
+    return mask
+
+
 def _load_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None, num_classes: int,
                void_index: int) -> tuple[np.ndarray, np.ndarray]:
     """Decodes and checks one frame and its mask; resizes both to ``size`` (H, W) if given."""
@@ -57,12 +78,7 @@ def _load_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None, 
             f"Mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image {image_path} is "
             f"{image.shape[1]}x{image.shape[0]} (width x height); they must match."
         )
-    bad = (mask >= num_classes) & (mask != void_index)
-    if bad.any():
-        raise UserInputError(
-            f"Mask {mask_path} holds label {int(mask[bad].max())}, outside the {num_classes} classes "
-            f"0..{num_classes - 1} (Void = {void_index})."
-        )
+    _check_labels(mask, mask_path, num_classes, void_index)
     if size is not None and image.shape[:2] != tuple(size):
         height, width = size
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
@@ -142,6 +158,8 @@ class CamVidDataModule(pl.LightningDataModule):
         brightness_contrast: random brightness and contrast change (image only), up to this much.
         predict_dir: folder of images for ``predict``.
         num_workers: DataLoader worker processes for training (augmentation runs in them).
+        cache_dir: where the table of class frequencies (see ``class_frequencies``) is kept, one
+            file per data folder; read only when a class-weighted loss asks for it.
     """
 
     in_channels = 3
@@ -160,6 +178,7 @@ class CamVidDataModule(pl.LightningDataModule):
         brightness_contrast: float = 0.2,
         predict_dir: str | None = None,
         num_workers: int = 0,
+        cache_dir: str = "data/cache",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -180,6 +199,30 @@ class CamVidDataModule(pl.LightningDataModule):
         root = Path(self.hparams.data_dir)
         if self.will_download and not holds_camvid(root):
             download_camvid(root)
+
+    def class_frequencies(self) -> list[float]:
+        """Per class, its pixels over the pixels of the training frames it appears in (SegNet's ``freq_c``).
+
+        Counted on the training masks at their files' size (resizing keeps the shares) the first
+        time, then read from ``cache_dir``; counted again when the training masks change. Void
+        counts for no class. Only the class-weighted loss calls this, so other runs never pay for it.
+
+        Raises:
+            UserInputError: a training mask is missing or unreadable, or the cached table is unreadable.
+        """
+        root = Path(self.hparams.data_dir)
+        masks = [mask for _, mask in self._pairs("fit")]
+        present = [path for path in masks if path.is_file()]
+        fingerprint = files_fingerprint(present, self.layout, self.num_classes, self.ignore_index, len(masks))
+        folder_key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:10]
+        cache_file = Path(self.hparams.cache_dir) / f"camvid-class-frequencies-{root.name}-{folder_key}.json"
+
+        def count() -> tuple[np.ndarray, np.ndarray]:
+            with ThreadPoolExecutor(max_workers=2) as pool:  # PIL decodes outside the GIL
+                read = pool.map(lambda path: _read_checked_mask(path, self.num_classes, self.ignore_index), masks)
+                return count_class_pixels(read, self.num_classes, self.ignore_index)
+
+        return cached_frequencies(cache_file, fingerprint, self.class_names, count)
 
     # -- finding files --------------------------------------------------------------------------
 

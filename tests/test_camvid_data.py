@@ -9,6 +9,7 @@ from PIL import Image
 
 from common.errors import UserInputError
 from common.palettes import segmentation_palette
+from datamodules import camvid
 from datamodules.camvid import CamVidDataModule
 
 HEIGHT, WIDTH = 48, 64
@@ -129,3 +130,29 @@ def test_predict_loader_keeps_paths_and_sizes(segnet_dir):
     assert batch["size"].tolist() == [[HEIGHT, WIDTH]] and batch["path"][0].endswith("val_000.webp")
     with pytest.raises(UserInputError, match="predict_dir"):
         CamVidDataModule(str(segnet_dir)).predict_dataloader()
+
+
+def test_class_frequencies_are_counted_once_then_read_from_the_cache(segnet_dir, tmp_path, monkeypatch):
+    data = CamVidDataModule(str(segnet_dir), cache_dir=str(tmp_path / "cache"))
+    masks = [np.asarray(Image.open(path)) for path in sorted((segnet_dir / "trainannot").iterdir())]
+    pixels = [sum(int((mask == c).sum()) for mask in masks) for c in range(11)]
+    frame_pixels = [sum(mask.size for mask in masks if (mask == c).any()) for c in range(11)]
+    expected = [p / f if f else 0.0 for p, f in zip(pixels, frame_pixels)]
+    assert data.class_frequencies() == pytest.approx(expected)
+    assert sum(value > 0 for value in expected) >= 4  # the synthetic bands show several classes
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded again")
+
+    monkeypatch.setattr(camvid, "_read_mask", no_decoding)
+    assert CamVidDataModule(str(segnet_dir), cache_dir=str(tmp_path / "cache")).class_frequencies() == expected
+    monkeypatch.undo()
+
+    changed = segnet_dir / "trainannot" / "train_000.png"
+    Image.fromarray(np.full((HEIGHT, WIDTH), 2, np.uint8)).save(changed)  # all Pole: the table is stale
+    assert data.class_frequencies()[2] > expected[2]
+
+    (table,) = (tmp_path / "cache").glob("*.json")
+    table.write_text("{not json")
+    with pytest.raises(UserInputError, match=table.name):
+        data.class_frequencies()
