@@ -105,3 +105,12 @@ class TrainedCheckpoints:
 @pytest.fixture(scope="session")
 def trained_checkpoints(tmp_path_factory) -> TrainedCheckpoints:
     return TrainedCheckpoints(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors run as fast on one thread, and two threads crawl when other jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,13 +14,7 @@ from datamodules.camvid import CamVidDataModule
 
 HEIGHT, WIDTH = 48, 64
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run as fast on one thread, and two threads crawl when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

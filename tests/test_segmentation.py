@@ -19,13 +19,7 @@ MOBILENET = UNetSpec("mobilenet_v2", encoder_cut=-1)
 SMALL = ["--data.image_size", "null", "--data.crop_size", "[32, 48]", "--data.batch_size", "2",
          "--data.eval_batch_size", "2"]
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run as fast on one thread, and two threads crawl when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

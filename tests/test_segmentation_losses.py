@@ -28,13 +28,7 @@ CHOICES = {"cross_entropy": ("cross_entropy", 0.0), "weighted_cross_entropy": ("
 FREQUENCIES = [0.5, 0.25, 0.1, 0.05]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run as fast on one thread, and two threads crawl when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def module(choice: str, void: int = CLASSES) -> SegmentationModule:

@@ -23,13 +23,7 @@ TINY = ["--data.image_size", "null", "--data.crop_size", "[32, 48]", "--data.bat
         "--data.eval_batch_size", "2", "--model.encoder_weights", "none", "--trainer.enable_model_summary", "false"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run as fast on one thread, and two threads crawl when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Pointwise(torch.nn.Module):

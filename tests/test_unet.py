@@ -24,13 +24,7 @@ ENCODERS = {  # name: cut
     "resnet18": None, "resnet34": None, "resnet50": None, "mobilenet_v2": -1, "vgg16": None,
 }
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run as fast on one thread, and two threads crawl when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
