@@ -131,3 +131,18 @@ def test_frozen_weights_stay_put_under_ddp(camvid_dir, tmp_path):
         tmp_path)
     assert reports[0]["frozen_moved"] == reports[1]["frozen_moved"] == 0.0
     assert reports[0]["weight_sum"] == reports[1]["weight_sum"]
+
+
+def test_weighted_loss_and_tta_agree_across_processes(camvid_dir, tmp_path):
+    # Both processes count the class frequencies (into one cache file, at the same time), train on the
+    # weights they imply past the unfreeze, and validate flipped views: weights and metrics must agree.
+    reports = _two_processes("camvid_unet.yaml", [
+        "--data.data_dir", str(camvid_dir), *TINY_RUNS["camvid"].extra, "--data.cache_dir", str(tmp_path / "cache"),
+        "--model.loss", "weighted_cross_entropy", "--model.cross_entropy_weight", "0.5", "--model.tta.flip", "true",
+        "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"],
+        tmp_path, timeout=120)
+    assert reports[0]["epoch"] == 2 and reports[0]["global_step"] == reports[1]["global_step"] > 0
+    assert reports[0]["weight_sum"] == reports[1]["weight_sum"]
+    assert reports[0]["weight_abs_sum"] == reports[1]["weight_abs_sum"]
+    assert reports[0]["metrics"]["val/miou"] == pytest.approx(reports[1]["metrics"]["val/miou"], rel=1e-6)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1 and not list((tmp_path / "cache").glob("*.partial"))
