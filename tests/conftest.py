@@ -81,6 +81,18 @@ def alexnet_file(tmp_path_factory) -> Path:
     return path
 
 
+def pytest_configure(config):
+    """Under pytest-xdist every worker, and each process it starts, computes on one thread: two workers
+    of two threads each on two cores would leave every small op waiting for a descheduled thread."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
+# Tests that start processes of their own (DDP, cluster launchers, a killed run) share one xdist group.
+PROCESSES = pytest.mark.xdist_group("processes")
+
+
 @pytest.fixture(autouse=True)
 def _small_and_seeded():
     torch.manual_seed(0)

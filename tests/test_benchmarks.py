@@ -23,7 +23,7 @@ from modules.gan import GANModule
 from modules.losses.feature_loss import FeatureLoss
 from modules.nets.critic import CriticSpec
 from modules.switchers import FixedSwitcher
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, PROCESSES
 from tests.test_restoration import residual_generator, saved_checkpoint
 
 ONE_STEP = ["--steps", "1", "--rounds", "1"]
@@ -150,6 +150,7 @@ def test_time_to_accuracy(mnist_dir, tmp_path, monkeypatch, capsys):
     assert re.search(r"^final val/acc: \d\.\d{4}; fit \d+\.\d s; process \d+\.\d s$", output, re.MULTILINE), output
 
 
+@PROCESSES
 def test_ddp_step(photos, tmp_path, capsys):
     # The GAN: the case whose config chooses its checkpoints by a metric the timed runs never compute.
     ddp_step.main(["--data_dir", str(photos), "--cache_dir", str(tmp_path / "cache"), "--cases", "gan",

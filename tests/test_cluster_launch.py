@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, PROCESSES, REPO
+
+pytestmark = PROCESSES
 
 TINY_MNIST = ["--config", str(CONFIGS / "mnist_resnet.yaml"), "--model.grid_size", "0",
               "--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.enable_progress_bar", "false",

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import CONFIGS, REPO
+from tests.conftest import CONFIGS, PROCESSES, REPO
+
+pytestmark = PROCESSES
 
 EPOCHS = 3
 
