@@ -13,6 +13,7 @@ from benchmarks import (
     ddp_step,
     lm_step,
     mnist_step,
+    precision_step,
     restoration_quality,
     restoration_step,
     time_to_accuracy,
@@ -159,3 +160,15 @@ def test_ddp_step(photos, tmp_path, capsys):
     assert len(rows) == 1
     plain, unused, ratio = (float(cell.split()[0]) for cell in rows[0].strip("| ").split(" | ")[1:])
     assert plain > 0 and unused > 0 and ratio == pytest.approx(unused / plain, rel=0.01)
+
+
+def test_precision_step(mnist_dir, capsys):
+    precision_step.main(["--config", str(CONFIGS / "mnist_resnet.yaml"), "--steps", "2", "--warmup", "1",
+                         "--rounds", "1", "--", "--data.data_dir", str(mnist_dir), "--data.download", "false",
+                         "--data.batch_size", "16", "--model.grid_size", "0"])
+    output = capsys.readouterr().out
+    rows = re.findall(r"^\| (32-true|bf16-mixed) \| (\S+) \|$", output, re.MULTILINE)
+    seconds = {precision: float(value) for precision, value in rows}
+    assert set(seconds) == {"32-true", "bf16-mixed"} and all(value > 0 for value in seconds.values()), output
+    speedup = re.search(r"^speed-up bf16-mixed/32-true: (\S+)x \(per round: (\S+)\)$", output, re.MULTILINE)
+    assert float(speedup.group(1)) == pytest.approx(seconds["32-true"] / seconds["bf16-mixed"], rel=0.01), output
