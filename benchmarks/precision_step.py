@@ -16,51 +16,28 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 
-import lightning.pytorch as pl
 import torch
 
+from benchmarks.timing import StepTimer
 from common.hardware import describe_machine, machine_in_words, native_precision
 
 PRECISIONS = ("32-true", "bf16-mixed")
-
-
-class BatchClock(pl.Callback):
-    """Wall time from the end of batch ``warmup - 1`` to the end of the last batch: the timed steps
-    and nothing of the fit's start or the epoch's end (checkpoints, logs)."""
-
-    def __init__(self, warmup: int):
-        self.warmup = warmup
-        self.started = None
-        self.ended = None
-        self.timed_steps = 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        now = time.perf_counter()
-        if batch_idx == self.warmup - 1:
-            self.started = now
-        elif batch_idx >= self.warmup:
-            self.ended, self.timed_steps = now, batch_idx - self.warmup + 1
-
-    @property
-    def seconds_per_step(self) -> float:
-        if not self.timed_steps:
-            raise SystemExit("no step was timed: the data give fewer batches than --warmup + --steps")
-        return (self.ended - self.started) / self.timed_steps
 
 
 def timed_fit(config: str, precision: str, warmup: int, steps: int, options: list[str]) -> float:
     """Seconds per training step of a short fit of ``config`` at ``precision``."""
     from cli import cli_main
 
-    clock = BatchClock(warmup)
+    timer = StepTimer(warmup, stop="last_batch")
     cli_main(["fit", "--config", config, *options, "--trainer.precision", precision,
               "--trainer.max_epochs", "1", "--trainer.limit_train_batches", str(warmup + steps),
               "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
               "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"],
-             extra_callbacks=[clock])
-    return clock.seconds_per_step
+             extra_callbacks=[timer])
+    if not timer.timed_steps:
+        raise SystemExit("no step was timed: the data give fewer batches than --warmup + --steps")
+    return timer.seconds / timer.timed_steps
 
 
 def compare(config: str, warmup: int, steps: int, rounds: int, options: list[str]) -> dict:

@@ -3,6 +3,7 @@
 import statistics
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import lightning.pytorch as pl
 
@@ -15,10 +16,17 @@ def tensorboard_logger(name: str) -> pl.loggers.TensorBoardLogger:
 
 
 class StepTimer(pl.Callback):
-    """Wall time from the start of batch ``warmup`` to the end of the training epoch."""
+    """Wall time from the start of batch ``warmup`` to the end of the training epoch.
 
-    def __init__(self, warmup: int):
+    With ``stop="last_batch"`` the clock stops at the end of the last batch instead: the timed
+    steps alone, without what the epoch's end adds (a config's checkpoint saving, its logs).
+    """
+
+    def __init__(self, warmup: int, stop: Literal["epoch_end", "last_batch"] = "epoch_end"):
+        if stop not in ("epoch_end", "last_batch"):
+            raise ValueError(f"unknown stop {stop!r}; expected 'epoch_end' or 'last_batch'")
         self.warmup = warmup
+        self.stop = stop
         self.started = 0.0
         self.seconds = 0.0
         self.timed_steps = 0
@@ -30,9 +38,12 @@ class StepTimer(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if batch_idx >= self.warmup:
             self.timed_steps = batch_idx - self.warmup + 1
+            if self.stop == "last_batch":
+                self.seconds = time.perf_counter() - self.started
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.seconds = time.perf_counter() - self.started
+        if self.stop == "epoch_end":
+            self.seconds = time.perf_counter() - self.started
 
 
 def compare(lightning_run: Callable[[], tuple[float, int]], plain_run: Callable[[], tuple[float, int]],

@@ -1,9 +1,9 @@
 """Small reusable blocks shared by every task: the lesson's ``conv_layer`` and ``res_block``.
 
 The lesson's building block is conv -> ReLU -> batch norm (in that order, which fast.ai found to
-train slightly better than conv -> BN -> ReLU). Residual and dense blocks are built from one idea:
-a body that remembers its input, plus a merge that either adds the input back (ResNet) or
-concatenates it (DenseNet).
+train slightly better than conv -> BN -> ReLU; ``norm_first`` gives the other order, to compare).
+Residual and dense blocks are built from one idea: a body that remembers its input, plus a merge
+that either adds the input back (ResNet) or concatenates it (DenseNet).
 """
 
 from typing import Literal
@@ -50,6 +50,7 @@ def conv_layer(
     padding: int | None = None,
     bias: bool | None = None,
     transpose: bool = False,
+    norm_first: bool = False,
 ) -> nn.Sequential:
     """Conv -> activation -> norm, with "same" padding and Kaiming initialisation.
 
@@ -66,6 +67,7 @@ def conv_layer(
             size at stride 1 and halves it at stride 2 (also for the GANs' 4x4 kernels).
         bias: whether the conv has a bias; by default only when no batch norm follows.
         transpose: a transposed conv (upsampling by ``stride``), as in the DCGAN generator.
+        norm_first: batch norm before the activation (conv -> BN -> ReLU, torchvision's ResNets).
     """
     uses_batch_norm = norm in ("batch", "batch_zero")
     conv_class = nn.ConvTranspose2d if transpose else nn.Conv2d
@@ -87,7 +89,7 @@ def conv_layer(
         bn = nn.BatchNorm2d(out_channels)
         if norm == "batch_zero":
             nn.init.zeros_(bn.weight)
-        layers.append(bn)
+        layers.insert(1 if norm_first else len(layers), bn)
     return nn.Sequential(*layers)
 
 
@@ -128,7 +130,7 @@ class ShortcutBlock(nn.Module):
         return self.merge(self.body(x), x)
 
 
-def res_block(channels: int, dense: bool = False, norm: NormType = "batch") -> ShortcutBlock:
+def res_block(channels: int, dense: bool = False, norm: NormType = "batch", norm_first: bool = False) -> ShortcutBlock:
     """Two 3x3 ``conv_layer``s with a shortcut: ``x + f(x)`` or, dense, ``cat(f(x), x)``.
 
     A dense block's output has ``2 * channels`` channels. In the residual (adding) form with batch
@@ -139,10 +141,11 @@ def res_block(channels: int, dense: bool = False, norm: NormType = "batch") -> S
         channels: channels of input and body output.
         dense: concatenate the input instead of adding it.
         norm: norm for both convs (see ``conv_layer``).
+        norm_first: batch norm before each ReLU (see ``conv_layer``).
     """
     second_norm: NormType = "batch_zero" if (norm == "batch" and not dense) else norm
     body = nn.Sequential(
-        conv_layer(channels, channels, norm=norm),
-        conv_layer(channels, channels, norm=second_norm),
+        conv_layer(channels, channels, norm=norm, norm_first=norm_first),
+        conv_layer(channels, channels, norm=second_norm, norm_first=norm_first),
     )
     return ShortcutBlock(body, Merge(dense))

@@ -2,6 +2,7 @@
 
 import math
 import re
+import time
 
 import lightning.pytorch as pl
 import pytest
@@ -172,3 +173,24 @@ def test_precision_step(mnist_dir, capsys):
     assert set(seconds) == {"32-true", "bf16-mixed"} and all(value > 0 for value in seconds.values()), output
     speedup = re.search(r"^speed-up bf16-mixed/32-true: (\S+)x \(per round: (\S+)\)$", output, re.MULTILINE)
     assert float(speedup.group(1)) == pytest.approx(seconds["32-true"] / seconds["bf16-mixed"], rel=0.01), output
+
+
+@pytest.mark.parametrize("stop", ["epoch_end", "last_batch"])
+def test_step_timer_stops_where_told(stop):
+    timer = timing.StepTimer(warmup=1, stop=stop)
+    for batch_idx in range(3):
+        timer.on_train_batch_start(None, None, None, batch_idx)
+        time.sleep(0.01)
+        timer.on_train_batch_end(None, None, None, None, batch_idx)
+    time.sleep(0.2)  # the epoch's end: checkpoints and logs
+    timer.on_train_epoch_end(None, None)
+    assert timer.timed_steps == 2
+    if stop == "last_batch":
+        assert 0.02 <= timer.seconds < 0.2
+    else:
+        assert timer.seconds >= 0.22
+
+
+def test_step_timer_rejects_an_unknown_stop():
+    with pytest.raises(ValueError, match="unknown stop"):
+        timing.StepTimer(warmup=1, stop="validation")

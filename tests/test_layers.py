@@ -15,6 +15,18 @@ def test_conv_layer_order_is_conv_relu_batchnorm():
     assert kinds == ["Conv2d", "ReLU", "BatchNorm2d"]
 
 
+def test_conv_layer_norm_first_puts_batchnorm_before_relu():
+    kinds = [type(m).__name__ for m in conv_layer(3, 8, norm_first=True)]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU"]
+
+
+def test_res_block_with_norm_first_starts_as_identity():
+    # ReLU of a zero-scaled batch norm is zero as well, so the identity start holds in either order.
+    block = res_block(8, norm_first=True).train()
+    x = torch.randn(4, 8, 7, 7)
+    assert torch.allclose(block(x), x)
+
+
 @pytest.mark.parametrize("norm", ["batch", "batch_zero", "weight", "spectral", "none"])
 def test_conv_layer_norms_run(norm):
     out = conv_layer(4, 6, norm=norm, activation="leaky_relu")(torch.randn(2, 4, 9, 11))

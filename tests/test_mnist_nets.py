@@ -40,6 +40,14 @@ def test_resnet_matches_lesson_layout():
     assert parameters == 88 + 1184 + 1184 + 4672 + 4672 + 18560 + 4640 + 4672 + 1460
 
 
+def test_norm_first_reorders_every_layer_and_keeps_the_parameters():
+    lesson, reordered = mnist_net("resnet"), mnist_net("resnet", norm_first=True)
+    assert sum(p.numel() for p in reordered.parameters()) == sum(p.numel() for p in lesson.parameters())
+    orders = {tuple(type(m).__name__ for m in layer) for layer in reordered.modules()
+              if isinstance(layer, torch.nn.Sequential) and isinstance(layer[0], torch.nn.Conv2d)}
+    assert orders == {("Conv2d", "BatchNorm2d", "ReLU")}
+
+
 def test_unknown_arch_is_rejected():
     with pytest.raises(ValueError, match="unknown MNIST arch"):
         mnist_net("vgg")

@@ -19,6 +19,7 @@ def mnist_net(
     in_channels: int = 1,
     num_classes: int = 10,
     widths: tuple[int, ...] = (8, 16, 32, 16),
+    norm_first: bool = False,
 ) -> nn.Sequential:
     """Builds one of the lesson's three MNIST classifiers.
 
@@ -31,21 +32,22 @@ def mnist_net(
         in_channels: image channels (1 for MNIST).
         num_classes: number of logits.
         widths: channels of the stride-2 stages before the classifying conv.
+        norm_first: conv -> BN -> ReLU in every layer instead of the lesson's conv -> ReLU -> BN.
     """
     if arch not in ("plain", "resnet", "densenet"):
         raise ValueError(f"unknown MNIST arch {arch!r}; expected 'plain', 'resnet' or 'densenet'")
     layers: list[nn.Module] = []
     incoming = in_channels
     for width in widths:
-        layers.append(conv_layer(incoming, width, stride=2))
+        layers.append(conv_layer(incoming, width, stride=2, norm_first=norm_first))
         if arch == "plain":
             incoming = width
         else:
             dense = arch == "densenet"
-            layers.append(res_block(width, dense=dense))
+            layers.append(res_block(width, dense=dense, norm_first=norm_first))
             incoming = 2 * width if dense else width
     # The lesson ends with conv2(16, 10): a stride-2 conv_layer (ReLU and BN included).
-    layers.append(conv_layer(incoming, num_classes, stride=2))
+    layers.append(conv_layer(incoming, num_classes, stride=2, norm_first=norm_first))
     layers.append(nn.Flatten())  # (B, num_classes, 1, 1) -> (B, num_classes)
     return nn.Sequential(*layers)
 
@@ -57,13 +59,15 @@ class MNISTNetSpec:
     Args:
         arch: ``plain``, ``resnet`` or ``densenet``.
         widths: channels of the stride-2 stages (the lesson's 8, 16, 32, 16).
+        norm_first: conv -> BN -> ReLU instead of the lesson's conv -> ReLU -> BN (same parameters).
     """
 
     arch: MNISTArch = "resnet"
     widths: tuple[int, ...] = (8, 16, 32, 16)
+    norm_first: bool = False
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(width) for width in self.widths)
 
     def build(self, in_channels: int, num_classes: int) -> nn.Sequential:
-        return mnist_net(self.arch, in_channels, num_classes, self.widths)
+        return mnist_net(self.arch, in_channels, num_classes, self.widths, self.norm_first)
