@@ -191,6 +191,22 @@ def cli_main(args: list[str] | None = None, extra_callbacks: list | None = None)
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:
+        missing = _missing_package(error)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _missing_package(error: BaseException) -> ModuleNotFoundError | None:
+    """The missing package behind ``error``, if one is: a class the options name (``RichModelSummary``
+    without ``rich``) needs a package this environment lacks, which the user fixes with pip."""
+    while error is not None:
+        if isinstance(error, ModuleNotFoundError):
+            return error
+        error = error.__cause__
+    return None
 
 
 if __name__ == "__main__":

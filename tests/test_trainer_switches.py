@@ -1,6 +1,7 @@
 """Trainer options that switch a feature off run, although the configs list callbacks for it."""
 
 import pytest
+from lightning.pytorch.callbacks import Callback
 
 from cli import cli_main
 from tests.conftest import CONFIGS
@@ -44,3 +45,21 @@ def test_callbacks_from_the_command_line(mnist_dir, tmp_path, monkeypatch, callb
     kinds = {type(callback).__name__ for callback in cli.trainer.callbacks}
     assert cli.trainer.state.finished and ("EarlyStopping" in kinds) == (len(callbacks) == 2)
     assert ("LearningRateMonitor" in kinds) == (len(callbacks) == 2)
+
+
+MESSAGE = "`NeedsAnAbsentPackage` requires `absent`. Install it by running `pip install absent`."
+
+
+class NeedsAnAbsentPackage(Callback):
+    """Stands for a callback whose optional package is not installed (``RichModelSummary`` without rich)."""
+
+    def __init__(self):
+        raise ModuleNotFoundError(MESSAGE)
+
+
+def test_a_callback_whose_package_is_missing_stops_with_one_line(mnist_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        fit(mnist_dir, f"--trainer.callbacks+={__name__}.NeedsAnAbsentPackage")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {MESSAGE}"
