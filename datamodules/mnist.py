@@ -43,6 +43,9 @@ class MNISTDataModule(pl.LightningDataModule):
         rotate_degrees: random turns of up to this many degrees either way (0: none; the lesson
             has none).
         zoom: random zoom between these factors (1, 1: none).
+        plain_final_epochs: the last this many epochs train on the images as they are, without
+            augmentation, so that the weights and the batch-norm statistics settle on the
+            images that validation shows (0: augment to the end, as the lesson does).
         download: fetch the canonical files into ``data_dir/MNIST/raw`` when they are absent.
         mirrors: base URLs to download from, tried in order.
         predict_dir: folder of digit images (white on black, any size) for ``predict``.
@@ -61,6 +64,7 @@ class MNISTDataModule(pl.LightningDataModule):
         padding: int = 3,
         rotate_degrees: float = 0.0,
         zoom: tuple[float, float] = (1.0, 1.0),
+        plain_final_epochs: int = 0,
         download: bool = True,
         mirrors: list[str] = MNIST_MIRRORS,  # noqa: B006 - read only; a list so YAML can replace it
         predict_dir: str | None = None,
@@ -169,11 +173,17 @@ class MNISTDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         images = batch["image"].unsqueeze(1).float().div_(255)  # (B, 28, 28) uint8 -> (B, 1, 28, 28)
-        if self.trainer is not None and self.trainer.training:
+        if self.trainer is not None and self.trainer.training and self._augments_this_epoch():
             images = random_rotate_scale(images, self.hparams.rotate_degrees, tuple(self.hparams.zoom), self.generator)
             images = random_pad_crop(images, self.hparams.padding, mode="zeros", generator=self.generator)
         batch["image"] = (images - self.mean) / self.std
         return batch
+
+    def _augments_this_epoch(self) -> bool:
+        max_epochs = self.trainer.max_epochs
+        if self.hparams.plain_final_epochs <= 0 or max_epochs is None or max_epochs < 0:
+            return True
+        return self.trainer.current_epoch < max_epochs - self.hparams.plain_final_epochs
 
     def denormalize(self, images: torch.Tensor) -> torch.Tensor:
         """Undoes the normalisation, for showing images: (B, 1, H, W) in [0, 1]."""

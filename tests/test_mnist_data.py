@@ -1,5 +1,6 @@
 import gzip
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -147,6 +148,19 @@ def test_augmentation_only_while_training(mnist_dir):
     second = datamodule.on_after_batch_transfer(dict(batch), 0)["image"]
     assert first.shape == (128, 1, 28, 28) and torch.equal(first, second)
     assert abs(first.mean().item()) < 0.5  # normalised
+
+
+@pytest.mark.parametrize("plain_final_epochs, augmented", [(0, [True, True, True]), (1, [True, True, False]),
+                                                          (3, [False, False, False])])
+def test_the_final_epochs_can_train_on_plain_images(mnist_dir, plain_final_epochs, augmented):
+    datamodule = MNISTDataModule(data_dir=str(mnist_dir), download=False, plain_final_epochs=plain_final_epochs)
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    plain = (batch["image"].unsqueeze(1).float() / 255 - datamodule.mean) / datamodule.std
+    for epoch, expected in enumerate(augmented):
+        datamodule.trainer = SimpleNamespace(training=True, max_epochs=3, current_epoch=epoch)
+        images = datamodule.on_after_batch_transfer(dict(batch), 0)["image"]
+        assert (not torch.equal(images, plain)) == expected, f"epoch {epoch}"
 
 
 def test_predict_folder_and_errors(tmp_path):
