@@ -6,8 +6,9 @@
 Each A/B run of ``benchmarks.reproduce`` (``--name``) keeps its own record in
 ``benchmarks/results``. Its full table says how long each seed took; the question an A/B asks is
 shorter: did the change move the first metric on every seed, or only within the seeds' spread?
-This table answers it in one row per record: the options it added to the first record's, the
-metric per seed, its lowest and mean, and where it was measured. The docs hold it between
+This table answers it in one row per record: the options it gave that not every record gave (so
+the config as it was at the record's commit, plus these), the metric per seed, its lowest and
+mean, and where it was measured. The docs hold it between
 ``<!-- compare:A,B,C -->`` and ``<!-- /compare:A,B,C -->``, so that the table is a function of the
 records its marker names and nothing else.
 """
@@ -51,17 +52,17 @@ def load(names: list[str], results: Path = RESULTS) -> list[dict]:
 
 
 def render(records: list[dict]) -> str:
-    """The table: one row per record, the first record's options taken as given."""
+    """The table: one row per record, with the options that set it apart from the others."""
     plan = PLANS[records[0]["task"]]
     metric = next(iter(plan.metrics))
     seeds = sorted({run["seed"] for record in records for run in record["runs"]})
-    given = set(option_groups(records[0]["extra_options"]))
+    shared = set.intersection(*(set(option_groups(record["extra_options"])) for record in records))
     lines = [f"| run | options added | {' | '.join(f'seed {seed}' for seed in seeds)} | lowest | mean | measured on |",
              "|---|---|" + "---|" * len(seeds) + "---|---|---|"]
     for record in records:
         values = {run["seed"]: run["metrics"][metric] for run in record["runs"] if metric in run["metrics"]}
-        added = [option for option in option_groups(record["extra_options"]) if option not in given]
-        options = " ".join(f"`{option}`" for option in added) or ("the config" if record is records[0] else "none")
+        added = [option for option in option_groups(record["extra_options"]) if option not in shared]
+        options = " ".join(f"`{option}`" for option in added) or "none: the config"
         cells = [f"{values[seed]:.{plan.digits}f}" if seed in values else "-" for seed in seeds]
         summary = [f"{min(values.values()):.{plan.digits}f}", f"{statistics.mean(values.values()):.{plan.digits}f}"] \
             if values else ["-", "-"]

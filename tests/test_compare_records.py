@@ -25,14 +25,18 @@ def test_options_keep_their_values():
     assert option_groups(["--a", "1", "--b=2", "--c", "x", "y"]) == ["--a 1", "--b=2", "--c x y"]
 
 
-def test_a_row_shows_only_the_options_the_baseline_lacks():
+def test_a_row_shows_only_the_options_that_set_it_apart():
     baseline = record("base", ["--trainer.enable_progress_bar", "false"], {0: 0.99, 1: 0.98})
     changed = record("lr", ["--trainer.enable_progress_bar", "false", "--model.lr", "0.1"], {0: 0.995, 1: 0.9})
-    lines = render([baseline, changed]).splitlines()
+    other = record("wd", ["--trainer.enable_progress_bar", "false", "--model.wd=0"], {0: 0.99, 1: 0.99})
+    lines = render([baseline, changed, other]).splitlines()
     assert lines[0].startswith("| run | options added | seed 0 | seed 1 | lowest | mean |")
-    assert lines[2].startswith("| base | the config | 0.9900 | 0.9800 | 0.9800 | 0.9850 | Test CPU")
+    assert lines[2].startswith("| base | none: the config | 0.9900 | 0.9800 | 0.9800 | 0.9850 | Test CPU")
     assert lines[3].startswith("| lr | `--model.lr 0.1` | 0.9950 | 0.9000 | 0.9000 | 0.9475 | Test CPU")
-    assert "commit abc1234" in lines[3] and "progress_bar" not in lines[3]
+    assert lines[4].startswith("| wd | `--model.wd=0` |")
+    assert "commit abc1234" in lines[3] and "progress_bar" not in "".join(lines[2:])
+    shown_first = render([changed, other]).splitlines()[2]
+    assert shown_first.startswith("| lr | `--model.lr 0.1` |")  # a first row with options of its own shows them
 
 
 def test_a_seed_a_record_lacks_is_a_dash():
