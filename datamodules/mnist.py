@@ -180,8 +180,10 @@ class MNISTDataModule(pl.LightningDataModule):
         return batch
 
     def _augments_this_epoch(self) -> bool:
+        if self.hparams.plain_final_epochs <= 0:
+            return True
         max_epochs = self.trainer.max_epochs
-        if self.hparams.plain_final_epochs <= 0 or max_epochs is None or max_epochs < 0:
+        if max_epochs is None or max_epochs < 0:  # no end to count back from
             return True
         return self.trainer.current_epoch < max_epochs - self.hparams.plain_final_epochs
 
