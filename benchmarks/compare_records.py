@@ -89,7 +89,7 @@ def update_docs(documents=DOCS, results: Path = RESULTS) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="records to compare, the first taken as the baseline")
+    parser.add_argument("names", nargs="*", help="records to compare, one row each")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--update_docs", action="store_true",
                         help="rewrite every <!-- compare:... --> table in README.md and RESULTS.md")
