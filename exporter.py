@@ -199,7 +199,7 @@ def export(checkpoint: str, format: str, output: str, tolerance: float = 1e-4) -
             torch.export.save(program, path)
             run = _torch_export_runner(path)
         else:
-            _save_onnx(graph, samples[0], dynamic, names, path)
+            _save_onnx(program, names, path)
             run = _onnx_runner(path, names)
     difference = max(float(np.abs(np.asarray(mine) - theirs.numpy()).max())
                      for sample, reference in zip(samples, expected, strict=True)
@@ -228,7 +228,8 @@ def _torch_export_runner(path: Path):
     return run
 
 
-def _save_onnx(graph: nn.Module, sample: tuple, dynamic: dict, names: list[str], path: Path) -> None:
+def _save_onnx(program: torch.export.ExportedProgram, names: list[str], path: Path) -> None:
+    """Converts the program already exported (its dynamic shapes included), so the network is traced once."""
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -236,9 +237,8 @@ def _save_onnx(graph: nn.Module, sample: tuple, dynamic: dict, names: list[str],
         raise UserInputError(
             f"--format onnx needs the export extra ({error.name} is missing): pip install -e \".[export]\"."
         ) from error
-    program = torch.onnx.export(graph, sample, input_names=names, dynamic_shapes=dynamic, dynamo=True,
-                                verbose=False)
-    program.save(str(path))
+    onnx_program = torch.onnx.export(program, input_names=names, dynamo=True, verbose=False)
+    onnx_program.save(str(path))
 
 
 def _onnx_runner(path: Path, names: list[str]):

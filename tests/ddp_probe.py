@@ -11,7 +11,9 @@ from modules.gan import GANModule
 
 
 class WeightDigest(pl.Callback):
-    """On fit end, writes ``ddp_probe.rank<N>.json`` with a weight checksum and the logged metrics.
+    """On fit end, writes ``ddp_probe.rank<N>.json`` with a weight checksum and the logged metrics, and
+    how far the weights that freezing stops moved in the first epoch (frozen in the tiny runs that
+    freeze one) and over the whole run.
 
     Args:
         folder: where to write the files.
@@ -20,11 +22,23 @@ class WeightDigest(pl.Callback):
     def __init__(self, folder: str = "."):
         self.folder = Path(folder)
         self.frozen_at_start: list[torch.Tensor] = []
+        self.frozen_moved_in_first_epoch: float | None = None
 
     def on_train_start(self, trainer, pl_module):
         encoder = getattr(pl_module, "pretrained_encoder", None)
         if encoder is not None:
             self.frozen_at_start = [p.detach().clone() for p in frozen_parameters(encoder)]
+
+    def _frozen_moved(self, pl_module) -> float | None:
+        """The largest change of a weight that freezing stops since training started (None: no encoder)."""
+        if not self.frozen_at_start:
+            return None
+        return max((float((p.detach() - before).abs().max()) for p, before in zip(
+            frozen_parameters(pl_module.pretrained_encoder), self.frozen_at_start, strict=True)), default=0.0)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == 0:
+            self.frozen_moved_in_first_epoch = self._frozen_moved(pl_module)
 
     def on_fit_end(self, trainer, pl_module):
         weights = torch.cat([p.detach().double().flatten() for p in pl_module.parameters()])
@@ -36,10 +50,8 @@ class WeightDigest(pl.Callback):
             "weight_sum": weights.sum().item(),
             "weight_abs_sum": weights.abs().sum().item(),
             "turns": getattr(pl_module, "turns", []),
-            # How far the weights that freezing stops moved during the run (0 if they stayed put).
-            "frozen_moved": max((float((p.detach() - before).abs().max()) for p, before in zip(
-                frozen_parameters(pl_module.pretrained_encoder), self.frozen_at_start, strict=True)), default=0.0)
-            if self.frozen_at_start else None,
+            "frozen_moved_in_first_epoch": self.frozen_moved_in_first_epoch,
+            "frozen_moved": self._frozen_moved(pl_module),
             "metrics": {
                 key: float(value) for key, value in trainer.callback_metrics.items()
                 if torch.is_tensor(value) and value.numel() == 1
